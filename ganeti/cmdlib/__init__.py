@@ -1,0 +1,36 @@
+"""Logical units, one per opcode; ``get_lu_class`` maps an opcode to its LU."""
+
+from ganeti import errors
+from ganeti import opcodes
+from ganeti.cmdlib import cluster, instance, misc, node
+
+_LU_MAP = {
+    opcodes.OpClusterPostInit: cluster.LUClusterPostInit,
+    opcodes.OpClusterDestroy: cluster.LUClusterDestroy,
+    opcodes.OpClusterQuery: cluster.LUClusterQuery,
+    opcodes.OpClusterVerify: cluster.LUClusterVerify,
+    opcodes.OpClusterRedistConf: cluster.LUClusterRedistConf,
+    opcodes.OpNodeAdd: node.LUNodeAdd,
+    opcodes.OpNodeRemove: node.LUNodeRemove,
+    opcodes.OpInstanceCreate: instance.LUInstanceCreate,
+    opcodes.OpInstanceRemove: instance.LUInstanceRemove,
+    opcodes.OpInstanceStartup: instance.LUInstanceStartup,
+    opcodes.OpInstanceShutdown: instance.LUInstanceShutdown,
+    opcodes.OpInstanceReboot: instance.LUInstanceReboot,
+    opcodes.OpInstanceQueryData: instance.LUInstanceQueryData,
+    opcodes.OpOsDiagnose: misc.LUOsDiagnose,
+    opcodes.OpQuery: misc.LUQuery,
+    opcodes.OpQueryFields: misc.LUQueryFields,
+    opcodes.OpTestDelay: misc.LUTestDelay,
+    opcodes.OpTagsGet: misc.LUTagsGet,
+    opcodes.OpTagsSet: misc.LUTagsSet,
+    opcodes.OpTagsDel: misc.LUTagsDel,
+}
+
+
+def get_lu_class(op):
+    try:
+        return _LU_MAP[type(op)]
+    except KeyError:
+        raise errors.OpCodeUnknown("Opcode %s is not supported by this master yet"
+                                   % op.OP_ID) from None

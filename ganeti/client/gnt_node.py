@@ -1,0 +1,145 @@
+"""gnt-node: add, remove, list and inspect nodes."""
+
+import sys
+
+from ganeti import cli
+from ganeti import constants
+from ganeti import opcodes
+from ganeti import query
+
+NODE_JOIN_FIELDS = frozenset(["pinst_list", "sinst_list", "tags"])
+
+
+def _yes_no(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    return value == "yes"
+
+
+def add(opts) -> int:
+    ndparams = cli.parse_key_values(opts.node_parameters, "node parameters")
+    if constants.ND_SSH_PORT in ndparams:
+        ndparams[constants.ND_SSH_PORT] = int(ndparams[constants.ND_SSH_PORT])
+    op = opcodes.OpNodeAdd(node_name=opts.node, readd=opts.readd,
+                           secondary_ip=opts.secondary_ip, group=opts.node_group,
+                           master_capable=_yes_no(opts.master_capable),
+                           vm_capable=_yes_no(opts.vm_capable), ndparams=ndparams or None)
+    cli.send_job([op], opts)
+    return 0
+
+
+def remove(opts) -> int:
+    cli.send_job([opcodes.OpNodeRemove(node_name=opts.node)], opts)
+    return 0
+
+
+def list_nodes(opts) -> int:
+    return cli.generic_list(constants.QR_NODE, opts, opts.names,
+                            query.NODE_DEFAULT_FIELDS, NODE_JOIN_FIELDS)
+
+
+def list_fields(opts) -> int:
+    return cli.list_fields(constants.QR_NODE, opts.fields)
+
+
+def info(opts) -> int:
+    fields = ["name", "pip", "sip", "uuid", "master_candidate", "drained", "offline",
+              "master_capable", "vm_capable", "group", "pinst_list", "sinst_list",
+              "ndparams", "tags", "role"]
+    qfilter = cli.make_name_filter("name", opts.names, False)
+    result = cli.get_client().query(constants.QR_NODE, fields, qfilter)
+    if opts.names and len(result["data"]) < len(set(opts.names)):
+        found = {row[0][1] for row in result["data"]}
+        missing = [n for n in opts.names if n not in found]
+        sys.stderr.write("Failure: prerequisites not met for this operation:\n"
+                         "error type: unknown_entity, error details:\n"
+                         "Node(s) %s not known\n" % ", ".join(missing))
+        return constants.EXIT_FAILURE
+    out = []
+    for row in result["data"]:
+        values = dict(zip(fields, (v for _s, v in row)))
+        out.append("Node name: %s" % values["name"])
+        out.append("  primary ip: %s" % values["pip"])
+        out.append("  secondary ip: %s" % values["sip"])
+        out.append("  UUID: %s" % values["uuid"])
+        out.append("  master candidate: %s" % values["master_candidate"])
+        out.append("  drained: %s" % values["drained"])
+        out.append("  offline: %s" % values["offline"])
+        out.append("  master_capable: %s" % values["master_capable"])
+        out.append("  vm_capable: %s" % values["vm_capable"])
+        out.append("  role: %s" % values["role"])
+        out.append("  node group: %s" % values["group"])
+        out.append("  primary for instances:")
+        out.extend("    - %s" % i for i in values["pinst_list"] or [])
+        out.append("  secondary for instances:")
+        out.extend("    - %s" % i for i in values["sinst_list"] or [])
+        out.append("  node parameters:")
+        out.extend(cli.format_params(values["ndparams"] or {}, 4))
+        out.append("  tags: %s" % (", ".join(values["tags"] or []) or "(none)"))
+    sys.stdout.write("\n".join(out) + ("\n" if out else ""))
+    return 0
+
+
+def list_tags(opts) -> int:
+    for tag in cli.get_client().query_tags("node", opts.node):
+        sys.stdout.write("%s\n" % tag)
+    return 0
+
+
+def add_tags(opts) -> int:
+    cli.send_job([opcodes.OpTagsSet(kind="node", name=opts.node, tags=opts.tags)], opts)
+    return 0
+
+
+def remove_tags(opts) -> int:
+    cli.send_job([opcodes.OpTagsDel(kind="node", name=opts.node, tags=opts.tags)], opts)
+    return 0
+
+
+def _setup_add(p) -> None:
+    cli.add_job_options(p, dry_run=False)
+    p.add_argument("node")
+    p.add_argument("--readd", action="store_true", help="Re-add a node")
+    p.add_argument("-s", "--secondary-ip", default=None)
+    p.add_argument("-g", "--node-group", default=None)
+    p.add_argument("--master-capable", choices=["yes", "no"], default=None)
+    p.add_argument("--vm-capable", choices=["yes", "no"], default=None)
+    p.add_argument("--node-parameters", default=None)
+    p.add_argument("--no-ssh-key-check", action="store_true",
+                   help="Accepted for compatibility; the host key is always checked "
+                   "against the cluster's known hosts")
+    p.add_argument("--disk-state", default=None)
+    p.add_argument("--hypervisor-state", default=None)
+
+
+def _setup_list(p) -> None:
+    cli.add_list_options(p)
+    p.add_argument("names", nargs="*")
+
+
+def _setup_node(p) -> None:
+    cli.add_job_options(p, dry_run=False)
+    p.add_argument("node")
+
+
+def _setup_tags(p) -> None:
+    cli.add_job_options(p)
+    p.add_argument("node")
+    p.add_argument("tags", nargs="+")
+
+
+def main(argv=None) -> int:
+    commands = [
+        cli.Command("add", add, "Add a node to the cluster", _setup_add),
+        cli.Command("remove", remove, "Remove a node from the cluster", _setup_node),
+        cli.Command("list", list_nodes, "List nodes", _setup_list),
+        cli.Command("list-fields", list_fields, "List the available node fields",
+                    lambda p: p.add_argument("fields", nargs="*")),
+        cli.Command("info", info, "Show information about nodes",
+                    lambda p: p.add_argument("names", nargs="*")),
+        cli.Command("list-tags", list_tags, "List the tags of a node",
+                    lambda p: p.add_argument("node")),
+        cli.Command("add-tags", add_tags, "Add tags to a node", _setup_tags),
+        cli.Command("remove-tags", remove_tags, "Remove tags from a node", _setup_tags),
+    ]
+    return cli.run_commands("gnt-node", "Ganeti node administration", commands, argv)

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# quickstart.sh: one-shot machine setup, build, demo cluster and test run.
+#
+#   ./quickstart.sh deps                       Debian packages + /opt/ganeti/venv
+#   ./quickstart.sh build PREFIX [CONFIGURE-ARGS...]
+#                                              autogen/configure (when needed), make,
+#                                              make install
+#   ./quickstart.sh demo                       deps, build /opt/ganeti, 3-node virtual
+#                                              cluster in /srv/ganeti-vcluster
+#   ./quickstart.sh test                       deps, build build/test-root, run pytest
+#
+# Must run as root.  Every step is idempotent and skips work that is already done.
+# Note: the build configures in the source tree, so ganeti/_autoconf.py afterwards
+# holds the settings of the last PREFIX built.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$TOP"
+
+readonly VENV=/opt/ganeti/venv
+readonly STAMP_DIR=/opt/ganeti/.quickstart
+readonly DEMO_PREFIX=/opt/ganeti
+readonly TEST_PREFIX=$TOP/build/test-root
+readonly VCLUSTER_DIR=/srv/ganeti-vcluster
+readonly APT_PACKAGES=(autoconf automake make openssh-server openssh-client
+                       ganeti-os-noop python3 python3-venv e2fsprogs socat iproute2
+                       procps)
+
+say() {
+  printf '==> %s\n' "$*"
+}
+
+die() {
+  printf 'quickstart: error: %s\n' "$*" >&2
+  exit 1
+}
+
+usage() {
+  # The comment block at the top of this file.
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' \
+    "${BASH_SOURCE[0]}"
+}
+
+require_root() {
+  [[ $(id -u) -eq 0 ]] || die "must be run as root"
+}
+
+# --- deps -----------------------------------------------------------------------------
+apt_lists_fresh() {
+  [[ -n "$(find "$STAMP_DIR/apt-updated" -mmin -1440 2>/dev/null)" ]]
+}
+
+apt_update() {
+  say "apt-get update"
+  apt-get update
+  mkdir -p "$STAMP_DIR"
+  touch "$STAMP_DIR/apt-updated"
+}
+
+install_packages() {
+  local pkg status missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ "$status" == installed ]] || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    say "Debian packages: all present"
+    return 0
+  fi
+  say "Debian packages to install: ${missing[*]}"
+  apt_lists_fresh || apt_update
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y "${missing[@]}"; then
+    # The lists may lack a package or name a version the mirror no longer has.
+    apt_update
+    apt-get install -y "${missing[@]}"
+  fi
+}
+
+setup_venv() {
+  local python want have=
+  if [[ -x "$VENV/bin/python3" ]] && "$VENV/bin/python3" -c 'import sys' 2>/dev/null; then
+    say "venv $VENV: present"
+  else
+    python=$(command -v python3) || die "python3 is not on PATH"
+    say "creating venv $VENV with $python"
+    rm -rf "$VENV"
+    mkdir -p "$(dirname "$VENV")"
+    "$python" -m venv "$VENV"
+  fi
+  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  [[ -f "$VENV/.requirements.sha256" ]] && have=$(<"$VENV/.requirements.sha256")
+  if [[ "$want" == "$have" ]]; then
+    say "Python packages: up to date"
+    return 0
+  fi
+  say "installing Python packages from requirements.txt"
+  "$VENV/bin/python3" -m pip install --disable-pip-version-check -q -r requirements.txt
+  printf '%s\n' "$want" > "$VENV/.requirements.sha256"
+}
+
+cmd_deps() {
+  require_root
+  install_packages
+  setup_venv
+}
+
+# --- build ------------------------------------------------------------------------------
+cmd_build() {
+  [[ $# -ge 1 ]] || die "usage: $0 build PREFIX [CONFIGURE-ARGS...]"
+  require_root
+  local prefix=$1 sysconfdir localstatedir want stamp=build/.configure-args
+  shift
+  [[ "$prefix" == /* ]] || die "PREFIX must be an absolute path: $prefix"
+  [[ "$prefix" == / ]] || prefix=${prefix%/}
+  if [[ "$prefix" == "$DEMO_PREFIX" ]]; then
+    sysconfdir=/etc
+    localstatedir=/var
+  else
+    sysconfdir=$prefix/etc
+    localstatedir=$prefix/var
+  fi
+
+  if [[ ! -x configure || configure -ot configure.ac || configure -ot Makefile.am ]]; then
+    say "./autogen.sh"
+    ./autogen.sh
+  fi
+  local args=(--prefix="$prefix" --sysconfdir="$sysconfdir"
+              --localstatedir="$localstatedir" "$@")
+  # The stamp holds our arguments and what config.status says it was configured with,
+  # so that a manual ./configure in between is noticed too.
+  want="$(printf '%q ' "${args[@]}")PYTHON=${PYTHON:-}"
+  if [[ ! -f config.status || ! -f Makefile || config.status -ot configure ||
+        ! -f "$stamp" ||
+        "$(<"$stamp")" != "$want"$'\n'"$(./config.status --config 2>/dev/null)" ]]; then
+    say "./configure ${args[*]}"
+    rm -f "$stamp"
+    ./configure "${args[@]}"
+    mkdir -p build
+    printf '%s\n%s\n' "$want" "$(./config.status --config)" > "$stamp"
+  else
+    say "configure: already done for $prefix"
+  fi
+  say "make"
+  make -j"$(nproc)"
+  say "make install"
+  make install
+}
+
+# --- demo ---------------------------------------------------------------------------------
+run() {
+  printf '+ %s\n' "$*"
+  "$@"
+}
+
+demo_cluster() {
+  local setup=$DEMO_PREFIX/lib/ganeti/tools/vcluster-setup
+  local C=$VCLUSTER_DIR/node1/cmd
+  if [[ -e "$VCLUSTER_DIR/stop-all" ]]; then
+    run "$VCLUSTER_DIR/stop-all" || say "warning: stop-all of the old demo cluster failed"
+  fi
+  rm -rf "$VCLUSTER_DIR"
+  run "$setup" -c 3 -i 2 -p 127.0.1 -n lo "$VCLUSTER_DIR"
+  run "$VCLUSTER_DIR/start-all"
+  # vcluster-setup already wrote /etc/hosts for the virtual nodes and the cluster.
+  run "$C" gnt-cluster init --no-etc-hosts --master-netdev=lo \
+    --enabled-hypervisors=fake --enabled-disk-templates=file,diskless \
+    --nic-parameters=link=lo --file-storage-dir=/srv/ganeti/file-storage cluster
+  run "$C" gnt-node add node2
+  run "$C" gnt-node add node3
+  run "$C" gnt-instance add -t file --disk 0:size=256M -o simple+default -n node2 \
+    instance1
+  run "$C" gnt-instance add -t diskless -o noop -n node3 instance2
+  run "$C" gnt-instance list
+  run "$C" gnt-node list
+  run "$C" gnt-cluster verify
+  say "demo cluster is up: $C gnt-cluster info; stop it with $VCLUSTER_DIR/stop-all"
+}
+
+cmd_demo() {
+  cmd_deps
+  cmd_build "$DEMO_PREFIX"
+  demo_cluster
+}
+
+# --- test ---------------------------------------------------------------------------------
+cmd_test() {
+  cmd_deps
+  cmd_build "$TEST_PREFIX"
+  local dirs=() rc=0
+  [[ -d test/py ]] && dirs+=(test/py)
+  [[ -d test/integration ]] && dirs+=(test/integration)
+  [[ ${#dirs[@]} -gt 0 ]] || die "no test directories"
+  say "pytest ${dirs[*]} (GANETI_TEST_PREFIX=$TEST_PREFIX)"
+  GANETI_TEST_PREFIX=$TEST_PREFIX "$VENV/bin/python3" -m pytest "${dirs[@]}" -q \
+    -p no:cacheprovider || rc=$?
+  if [[ $rc -eq 5 ]]; then
+    # pytest's "no tests collected" is only acceptable while there are none to run.
+    if [[ -n "$(find test/py -name 'test_*.py' -print -quit 2>/dev/null)" ]]; then
+      echo "quickstart test: FAILED (pytest collected no tests, but test/py has some)"
+      return 1
+    fi
+    rc=0
+  fi
+  if [[ $rc -eq 0 ]]; then
+    echo "quickstart test: OK"
+  else
+    echo "quickstart test: FAILED (pytest exit status $rc)"
+  fi
+  return "$rc"
+}
+
+main() {
+  [[ $# -ge 1 ]] || { usage >&2; exit 2; }
+  local command=$1
+  shift
+  case $command in
+    deps) [[ $# -eq 0 ]] || die "deps takes no arguments"; cmd_deps ;;
+    build) cmd_build "$@" ;;
+    demo) [[ $# -eq 0 ]] || die "demo takes no arguments"; cmd_demo ;;
+    test) [[ $# -eq 0 ]] || die "test takes no arguments"; cmd_test ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; die "unknown command '$command'" ;;
+  esac
+}
+
+main "$@"
