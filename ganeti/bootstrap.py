@@ -50,7 +50,7 @@ def _check_dirs(file_storage_dir: str | None, templates: list[str]) -> None:
     from ganeti.storage import filestorage
     local = pathutils.local_path(file_storage_dir)
     try:
-        filestorage.check_file_storage_path(local)
+        filestorage.check_file_storage_path(local, allow_root=True)
     except errors.FileStoragePathError as err:
         raise errors.OpPrereqError(
             "The file storage directory '%s' is not allowed on this node: %s (add it to %s)"

@@ -97,22 +97,11 @@ def parse_ident_key_values(text: str, what: str = "option") -> tuple[str, dict]:
     return ident, parse_key_values(rest, what)
 
 
-def make_name_filter(what_field: str, names: list[str], use_filter: bool):
-    """Turn list arguments into a query filter (name globs or a filter expression)."""
-    import re
-    if not names:
-        return None
-    if use_filter or (len(names) == 1 and re.search(r"[!\"'()/<>=\\~\s]", names[0])):
-        from ganeti import qlang
-        return qlang.parse_filter(" ".join(names) if use_filter else names[0])
-    parts = []
-    for name in names:
-        if "*" in name or "?" in name:
-            regex = "^" + re.escape(name).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-            parts.append(["=~", what_field, regex])
-        else:
-            parts.append(["=", what_field, name])
-    return ["|"] + parts
+def make_name_filter(what_field: str, names: list[str], use_filter: bool,
+                     isnumeric: bool = False):
+    """Turn list arguments into a query filter (names, globs or a filter expression)."""
+    from ganeti import qlang
+    return qlang.make_filter(names, use_filter, what_field, isnumeric)
 
 
 # --- talking to the daemons ------------------------------------------------------
@@ -318,6 +307,9 @@ def run_commands(prog: str, description: str, commands: list[Command], argv=None
         code, message = format_error(err)
         sys.stderr.write(message.rstrip("\n") + "\n")
         return code
+    except OSError as err:
+        sys.stderr.write("Error: %s\n" % err)
+        return constants.EXIT_FAILURE
     except KeyboardInterrupt:
         sys.stderr.write("Aborted. Note that if the operation created any jobs, they "
                          "might have been submitted and will continue to run in the "

@@ -100,6 +100,10 @@ def daemonize() -> _Readiness:
                 break
             chunks.append(data)
         message = b"".join(chunks).decode("utf-8", "replace")
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
         if message == "OK":
             os._exit(0)
         sys.stderr.write("%s\n" % (message[1:] if message.startswith("E") else

@@ -147,7 +147,14 @@ class Processor:
             lu.declare_locks(level)
             names = lu.needed_locks.get(level, [])
             if level in lu.add_locks:
-                self.glm.add(level, lu.add_locks[level], acquired=True)
+                try:
+                    self.glm.add(level, lu.add_locks[level], acquired=True)
+                except errors.LockError as err:
+                    raise errors.OpPrereqError("%s already exists or is being created by "
+                                               "another job (%s)"
+                                               % (", ".join(lu.add_locks[level]), err),
+                                               errors.ECODE_EXISTS) from None
+                lu.added_locks[level] = list(lu.add_locks[level])
             if names is locking.ALL_SET or names:
                 self._acquire(level, names, lu.share_locks.get(level, False), priority)
 
@@ -162,7 +169,7 @@ class Processor:
 
     def _remove_added_locks(self, lu) -> None:
         """Locks added for objects that the failed LU did not create go away."""
-        for level, names in lu.add_locks.items():
+        for level, names in lu.added_locks.items():
             try:
                 self.glm.remove(level, names)
             except errors.GenericError:

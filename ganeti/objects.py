@@ -33,7 +33,7 @@ def upgrade_group_params(params: dict | None) -> dict:
 class ConfigObject:
     """A config object: named slots, dict conversion, copy."""
 
-    __slots__: tuple = ()
+    __slots__: tuple = ("_extra",)
     # slots that hold nested objects: slot -> (class, "list"|"dict"|"one")
     NESTED: dict = {}
 

@@ -3,7 +3,7 @@ becomes the JSON list form that luxi and RAPI carry, plus the rules deciding
 how ``list`` command arguments turn into a filter (cli.md 1.1 and 1.2)."""
 
 import re
-from typing import Any
+import string
 
 import pyparsing as pp
 
@@ -41,6 +41,7 @@ _REGEX_FLAGS = frozenset("is")
 # Characters that make a lone list argument a filter expression (cli.md 1.1)
 _FILTER_CHARS = re.compile(r"""[!"'()/<>=\\~\s]""")
 _GLOB_CHARS = re.compile(r"[*?]")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 _ERROR_PREFIX = "Error while parsing query filter"
 
@@ -62,15 +63,14 @@ def glob_to_regex(pattern: str) -> str:
             parts.append("[^.]")
         else:
             parts.append(re.escape(char))
-    return "^%s(\\..*)?$" % "".join(parts)
+    return "^" + "".join(parts) + r"(\..*)?$"
 
 
 # --- grammar ---------------------------------------------------------------------
 def _keyword(word: str) -> pp.Keyword:
     # Field names may contain "/" and ".", so those count as identifier
     # characters too: "not.x" is a field, not "not" applied to ".x".
-    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/."
-    return pp.Keyword(word, ident_chars=chars)
+    return pp.Keyword(word, ident_chars=string.ascii_letters + string.digits + "_/.")
 
 
 def _make_regex(text: str, loc: int, toks: pp.ParseResults) -> list:
@@ -79,23 +79,23 @@ def _make_regex(text: str, loc: int, toks: pp.ParseResults) -> list:
     unknown = sorted(set(flags) - _REGEX_FLAGS)
     if unknown:
         raise pp.ParseFatalException(
-            text, loc, "Unknown regular expression flag(s) '%s'" % "".join(unknown))
+            text, loc, f"Unknown regular expression flag(s) '{''.join(unknown)}'")
     # pp.Regex keeps escapes verbatim; an escaped "/" or "#" means the plain
     # character to Python's re, so the backslash is just dropped, whereas "\^"
     # and "\|" stay escaped since the bare characters are regex operators.
     if body[0] in "/#":
         delim = body[0]
         body = re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) == delim
-                      else m.group(0), body[1:-1], flags=re.S)
+                      else m.group(0), body[1:-1], flags=re.DOTALL)
     else:
         body = body[1:-1]
     if flags:
-        body = "(?%s)%s" % ("".join(sorted(set(flags))), body)
+        body = f"(?{''.join(sorted(set(flags)))}){body}"
     try:
         re.compile(body)
     except re.error as err:
         raise pp.ParseFatalException(
-            text, loc, "Invalid regular expression '%s': %s" % (body, err)) from None
+            text, loc, f"Invalid regular expression '{body}': {err}") from None
     return [body]
 
 
@@ -103,11 +103,12 @@ def _regex_token() -> pp.ParserElement:
     bodies = []
     for delim in "/#^|":
         esc = re.escape(delim)
-        bodies.append(r"%s(?:[^\\%s]|\\.)*%s" % (esc, esc, esc))
+        bodies.append(rf"{esc}(?:[^\\{esc}]|\\.)*{esc}")
     # The body keeps its delimiters so the action knows which one was used;
     # flags must follow the closing delimiter without whitespace.
-    body = pp.Regex(r"m?(?P<body>%s)" % "|".join(bodies), flags=re.S)
+    body = pp.Regex(r"m?(?P<body>" + "|".join(bodies) + ")", flags=re.DOTALL)
     body.add_parse_action(lambda toks: [toks["body"]])
+    body.set_name("regular expression (/re/, m/re/, #re#, ^re^ or |re|)")
     flags = pp.Regex(r"\w*").leave_whitespace()
     regex = (body + flags).set_name("regular expression")
     regex.add_parse_action(_make_regex)
@@ -122,11 +123,12 @@ def _build_grammar() -> pp.ParserElement:
     lpar = pp.Suppress("(")
     rpar = pp.Suppress(")")
 
-    field = pp.Regex(r"(?!(?:%s)(?![%s]))[A-Za-z][%s]*"
-                     % ("|".join(_KEYWORDS), _FIELD_CHARS, _FIELD_CHARS))
+    # A keyword is no field name, but a longer name starting with one is.
+    keywords = "|".join(_KEYWORDS)
+    field = pp.Regex(rf"(?!(?:{keywords})(?![{_FIELD_CHARS}]))[A-Za-z][{_FIELD_CHARS}]*")
     field.set_name("field name")
 
-    integer = pp.Regex(r"[+-]?[0-9]+").set_name("integer")
+    integer = pp.Regex(_INTEGER.pattern).set_name("integer")
     integer.add_parse_action(lambda toks: [int(toks[0])])
     quoted = (pp.QuotedString('"', esc_char="\\")
               | pp.QuotedString("'", esc_char="\\")).set_name("quoted string")
@@ -184,10 +186,10 @@ def _build_grammar() -> pp.ParserElement:
 _GRAMMAR = _build_grammar()
 
 
-def _parse_error(text: str, err: pp.ParseBaseException) -> errors.QueryFilterParseError:
+def _parse_error(err: pp.ParseBaseException) -> errors.QueryFilterParseError:
     pointer = " " * (err.col - 1) + "^"
     return errors.QueryFilterParseError(
-        "%s: %s\n  %s\n  %s" % (_ERROR_PREFIX, err, err.line, pointer))
+        f"{_ERROR_PREFIX}: {err}\n  {err.line}\n  {pointer}")
 
 
 # --- public API ------------------------------------------------------------------
@@ -201,7 +203,7 @@ def parse_filter(text: str) -> list | None:
     try:
         result = _GRAMMAR.parse_string(text, parse_all=True)
     except pp.ParseBaseException as err:
-        raise _parse_error(text, err) from None
+        raise _parse_error(err) from None
     return result[0]
 
 
@@ -212,13 +214,12 @@ def is_filter_text(text: str) -> bool:
 
 def _simple_part(namefield: str, value: str, isnumeric: bool) -> list:
     if isnumeric:
-        try:
-            number: Any = int(value)
-        except ValueError:
+        # int() alone would also take " 7", "1_0" or non-ASCII digits
+        if not _INTEGER.fullmatch(value):
             raise errors.QueryFilterParseError(
-                "%s: '%s' is not a valid number for field '%s'"
-                % (_ERROR_PREFIX, value, namefield)) from None
-        return [OP_EQUAL_LEGACY, namefield, number]
+                f"{_ERROR_PREFIX}: '{value}' is not a valid number for field"
+                f" '{namefield}'")
+        return [OP_EQUAL_LEGACY, namefield, int(value)]
     if _GLOB_CHARS.search(value):
         return [OP_REGEXP, namefield, glob_to_regex(value)]
     return [OP_EQUAL_LEGACY, namefield, value]

@@ -84,7 +84,7 @@ def node_info(storage_units, hv_specs):
 def _allowed(path: str) -> bool:
     from ganeti.storage import filestorage
     try:
-        filestorage.check_file_storage_path(path)
+        filestorage.check_file_storage_path(path, allow_root=True)
         return True
     except errors.FileStoragePathError:
         return False

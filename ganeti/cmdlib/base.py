@@ -24,6 +24,7 @@ class LogicalUnit:
         self.needed_locks: dict | None = None
         self.share_locks = {level: False for level in locking.LEVELS}
         self.add_locks: dict = {}
+        self.added_locks: dict = {}
         self.warnings: list[str] = []
         self.dry_run_result = None
         self.check_arguments()

@@ -183,7 +183,8 @@ class LUClusterVerify(LogicalUnit):
         return not self.bad
 
     def hooks_callback(self, phase, hook_results, feedback_fn, lu_result):
-        if phase != constants.HOOKS_PHASE_POST or not hook_results:
+        if phase != constants.HOOKS_PHASE_POST or not any(
+                res.fail_msg or res.payload for res in hook_results.values()):
             return lu_result
         self._feedback("* Hooks Results")
         for _uuid, res in hook_results.items():

@@ -58,6 +58,9 @@ class LUInstanceCreate(LogicalUnit):
                                        errors.ECODE_INVAL)
 
     def expand_names(self):
+        if self.cfg.get_instance_info_by_name(self.op.instance_name):
+            raise errors.OpPrereqError("Instance '%s' is already in the cluster"
+                                       % self.op.instance_name, errors.ECODE_EXISTS)
         self.pnode_uuid, self.pnode_name = expand_node(self.cfg, self.op.pnode,
                                                        self.op.pnode_uuid)
         self.needed_locks = {locking.LEVEL_NODE: [self.pnode_uuid],

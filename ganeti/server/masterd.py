@@ -27,6 +27,14 @@ from ganeti.rpc import encoding
 from ganeti.rpc.node import RpcRunner, prepare_upload
 
 
+def ANCILLARY_FILES() -> list[str]:  # noqa: N802 - reads like a constant
+    """Files every node of the cluster gets a copy of (besides ssconf)."""
+    return [pathutils.SSH_KNOWN_HOSTS_FILE, pathutils.RAPI_CERT_FILE,
+            pathutils.CONFD_HMAC_KEY, pathutils.CLUSTER_DOMAIN_SECRET_FILE,
+            pathutils.SPICE_CERT_FILE, pathutils.SPICE_CACERT_FILE,
+            pathutils.VNC_PASSWORD_FILE, pathutils.RAPI_USERS_FILE]
+
+
 class MasterContext:
     """Everything the logical units of this master share."""
 
@@ -83,11 +91,18 @@ class MasterContext:
                 logging.warning("ssconf update on %s failed: %s", item.node, item.fail_msg)
         master = data.cluster.master_node
         candidates = [u for u in targets if u != master and data.nodes[u].master_candidate]
-        if candidates:
-            args = prepare_upload(pathutils.CLUSTER_CONF_FILE)
-            for item in self.rpc.call("upload_file", candidates, [args]).values():
+        uploads = [(pathutils.CLUSTER_CONF_FILE, candidates)]
+        if full:
+            others = [u for u in targets if u != master]
+            uploads += [(path, others) for path in ANCILLARY_FILES()
+                        if os.path.exists(path)]
+        for path, nodes in uploads:
+            if not nodes:
+                continue
+            args = prepare_upload(path)
+            for item in self.rpc.call("upload_file", nodes, [args]).values():
                 if item.fail_msg:
-                    logging.warning("Config upload to %s failed: %s", item.node,
+                    logging.warning("Upload of %s to %s failed: %s", path, item.node,
                                     item.fail_msg)
 
     def replicate_job_file(self, name: str, text: str) -> None:

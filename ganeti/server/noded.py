@@ -15,6 +15,10 @@ from ganeti import pathutils
 from ganeti import ssconf
 
 
+class NotInCluster(errors.GenericError):
+    """noded cannot serve: this host has not joined a cluster."""
+
+
 class CandidateMap:
     """The candidate certificate digests from ssconf, re-read when the file changes."""
 
@@ -40,8 +44,8 @@ class CandidateMap:
 def prepare(options):
     from ganeti.rpc.node_server import NodeRpcServer
     if not os.path.exists(pathutils.NODED_CERT_FILE):
-        raise errors.GenericError("Cluster certificate %s is missing; is this node part "
-                                  "of a cluster?" % pathutils.NODED_CERT_FILE)
+        raise NotInCluster("Cluster certificate %s is missing; is this node part "
+                           "of a cluster?" % pathutils.NODED_CERT_FILE)
     os.makedirs(pathutils.RUN_DIR, mode=0o775, exist_ok=True)
     os.makedirs(pathutils.LOG_DIR, mode=0o750, exist_ok=True)
     address = options.bind or "0.0.0.0"

@@ -32,8 +32,13 @@ def allowed_storage_dirs(paths_file: str | None = None) -> list[str]:
     return result
 
 
-def check_file_storage_path(path: str, allowed: list[str] | None = None) -> str:
-    """Return the real path when it lies below an allowed root, else raise."""
+def check_file_storage_path(path: str, allowed: list[str] | None = None,
+                            allow_root: bool = False) -> str:
+    """Return the real path when it lies below an allowed root, else raise.
+
+    ``allow_root`` also accepts an allowed root itself (for checks of the cluster's
+    storage directory; disks and removals always need a path strictly below).
+    """
     if not os.path.isabs(path):
         raise errors.FileStoragePathError("File storage path '%s' is not absolute" % path)
     if allowed is None:
@@ -45,7 +50,7 @@ def check_file_storage_path(path: str, allowed: list[str] | None = None) -> str:
     real = os.path.realpath(path)
     for root in allowed:
         real_root = os.path.realpath(root)
-        if io.is_below_dir(real_root, real):
+        if io.is_below_dir(real_root, real) or (allow_root and real == real_root):
             return real
     raise errors.FileStoragePathError(
         "Path '%s' is not below an allowed file storage directory (%s)"
