@@ -123,7 +123,12 @@ class Processor:
                 if getattr(op, "dry_run", False):
                     return lu.dry_run_result
                 result = lu.exec(lambda msg: feedback(constants.ELOG_MESSAGE, msg))
-                post = hooks.run_phase(constants.HOOKS_PHASE_POST, post_nodes)
+                try:
+                    post = hooks.run_phase(constants.HOOKS_PHASE_POST, post_nodes)
+                except Exception as err:  # noqa: BLE001 - post hooks never fail an op
+                    logging.exception("Post hooks of %s failed", op.OP_ID)
+                    self.log_warning("Post hooks could not run: %s" % err)
+                    post = {}
                 result = lu.hooks_callback(constants.HOOKS_PHASE_POST, post, feedback,
                                            result)
             except BaseException:

@@ -14,8 +14,32 @@ def hostname() -> str:
     return socket.getfqdn()
 
 
+def _virtual_cluster_hosts() -> dict:
+    """Names of the virtual cluster's own hosts file (``<cluster dir>/hosts``)."""
+    import os
+    if not pathutils.is_virtual():
+        return {}
+    path = os.path.join(os.path.dirname(pathutils.ROOTDIR), "hosts")
+    result = {}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                parts = line.split("#", 1)[0].split()
+                for alias in parts[1:]:
+                    result.setdefault(alias, parts[0])
+    except OSError:
+        pass
+    return result
+
+
 def resolve(name: str, family: int = socket.AF_INET) -> str:
-    """Resolve a name to one address; raise ResolverError naming it."""
+    """Resolve a name to one address; raise ResolverError naming it.
+
+    A virtual node looks in its cluster's hosts file first, then asks the system.
+    """
+    address = _virtual_cluster_hosts().get(name)
+    if address:
+        return address
     try:
         infos = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:

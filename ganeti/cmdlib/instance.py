@@ -266,7 +266,12 @@ class _InstanceLU(LogicalUnit):
                                        errors.ECODE_NOENT)
 
     def build_hooks_env(self):
-        return instance_hooks_env(self.cfg, self.cfg.get_instance_info(self.inst_uuid))
+        inst = self.cfg.get_instance_info(self.inst_uuid)
+        if inst is None:
+            # the LU removed the instance: the post phase sees the last known values
+            return dict(getattr(self, "_last_hooks_env", {}))
+        self._last_hooks_env = instance_hooks_env(self.cfg, inst)
+        return dict(self._last_hooks_env)
 
     def build_hooks_nodes(self):
         nodes = [self.cfg.get_master_node()] + self.cfg.get_instance_all_nodes(

@@ -147,7 +147,12 @@ class JobQueue:
 
     # --- submission ------------------------------------------------------------
     def submit(self, ops: list, drained_ok: bool = False) -> int:
-        return self.submit_many([ops], drained_ok)[0][1]
+        """Submit one job; invalid opcodes raise the error naming what is wrong."""
+        self._check_ops(ops)
+        ok, value = self.submit_many([ops], drained_ok)[0]
+        if not ok:
+            raise errors.JobQueueFull(value)
+        return value
 
     def submit_many(self, jobs: list, drained_ok: bool = False) -> list:
         """Returns ``[(True, id) | (False, message)]`` per job."""

@@ -113,11 +113,18 @@ class MasterContext:
         self._destroy_requested = True
 
     def after_job(self, job) -> None:
-        if self._destroy_requested and job.is_finalized():
-            threading.Thread(target=self._finish_destroy, name="destroy",
+        if self._destroy_requested:
+            self._destroy_requested = False
+            threading.Thread(target=self._finish_destroy, args=(job,), name="destroy",
                              daemon=True).start()
 
-    def _finish_destroy(self) -> None:
+    def _finish_destroy(self, job) -> None:
+        deadline = time.monotonic() + 30
+        while not job.is_finalized() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if job.calc_status() != constants.JOB_STATUS_SUCCESS:
+            logging.warning("The cluster destroy job did not succeed; keeping the cluster")
+            return
         time.sleep(1.5)  # let waiting clients read the final job status
         master = self.cfg.get_master_node()
         logging.info("Cluster destroyed: leaving the cluster and stopping")

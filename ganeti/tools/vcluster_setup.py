@@ -479,6 +479,11 @@ def setup(opts: argparse.Namespace) -> Layout:
     except OSError as err:
         print(f"Warning: cannot create {SSHD_PRIVSEP_DIR} for sshd: {err}",
               file=sys.stderr)
+    # The cluster's own hosts file: virtual nodes resolve names through it first, so
+    # several virtual clusters with the same node names can run side by side.
+    _write_if_changed(os.path.join(cluster_dir, "hosts"),
+                      "".join(f"{ip} {name}\n" for ip, name in layout.host_entries()),
+                      0o644)
     if not opts.no_etc_hosts:
         entries = layout.host_entries()
         hosts = utils_io.read_file(HOSTS_FILE) if os.path.exists(HOSTS_FILE) else ""
