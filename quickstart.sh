@@ -154,12 +154,16 @@ run() {
   "$@"
 }
 
-demo_cluster() {
-  local setup=$DEMO_PREFIX/lib/ganeti/tools/vcluster-setup
-  local C=$VCLUSTER_DIR/node1/cmd
+stop_old_demo() {
+  # Before reinstalling: the running demo daemons must not see their package replaced.
   if [[ -e "$VCLUSTER_DIR/stop-all" ]]; then
     run "$VCLUSTER_DIR/stop-all" || say "warning: stop-all of the old demo cluster failed"
   fi
+}
+
+demo_cluster() {
+  local setup=$DEMO_PREFIX/lib/ganeti/tools/vcluster-setup
+  local C=$VCLUSTER_DIR/node1/cmd
   rm -rf "$VCLUSTER_DIR"
   run "$setup" -c 3 -i 2 -p 127.0.1 -n lo "$VCLUSTER_DIR"
   run "$VCLUSTER_DIR/start-all"
@@ -169,7 +173,7 @@ demo_cluster() {
     --nic-parameters=link=lo --file-storage-dir=/srv/ganeti/file-storage cluster
   run "$C" gnt-node add node2
   run "$C" gnt-node add node3
-  run "$C" gnt-instance add -t file --disk 0:size=256M -o simple+default -n node2 \
+  run "$C" gnt-instance add -t file --disk 0:size=1G -o simple+default -n node2 \
     instance1
   run "$C" gnt-instance add -t diskless -o noop -n node3 instance2
   run "$C" gnt-instance list
@@ -180,6 +184,7 @@ demo_cluster() {
 
 cmd_demo() {
   cmd_deps
+  stop_old_demo
   cmd_build "$DEMO_PREFIX"
   demo_cluster
 }

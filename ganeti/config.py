@@ -123,6 +123,19 @@ def _ssconf_param(value) -> str:
     return serializer.dump_json(value)
 
 
+def _distributes(method):
+    """After a change made under the config lock, push it to the nodes (unlocked)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._distribute_pending()
+    return wrapper
+
+
 class ConfigWriter:
     """Thread-safe access to the cluster configuration held by masterd."""
 
@@ -136,6 +149,9 @@ class ConfigWriter:
         self._save_gen = 0
         self._dist_gen = 0
         self._dist_lock = threading.Lock()
+        self._pending = threading.local()
+        self._ssconf_dirty = False
+        self._last_text = ""
         self._temporary_macs: set[str] = set()
 
     def set_distributor(self, distributor) -> None:
@@ -275,6 +291,7 @@ class ConfigWriter:
             self._temporary_macs.discard(mac)
 
     # --- writing -----------------------------------------------------------
+    @_distributes
     def add_node(self, node: objects.Node) -> None:
         with self._lock:
             if self.get_node_info_by_name(node.name):
@@ -282,10 +299,13 @@ class ConfigWriter:
                                            % node.name, errors.ECODE_EXISTS)
             node.uuid = node.uuid or generate_uuid()
             node.stamp_new()
+            # the defaults a reload would fill in (powered, secondary_ip, ...)
+            node.upgrade_config()
             self._data.nodes[node.uuid] = node
             self._bump_cluster()
             self._write()
 
+    @_distributes
     def remove_node(self, node_uuid: str) -> None:
         with self._lock:
             if node_uuid not in self._data.nodes:
@@ -295,6 +315,7 @@ class ConfigWriter:
             self._bump_cluster()
             self._write()
 
+    @_distributes
     def add_instance(self, inst: objects.Instance, disks: list[objects.Disk]) -> None:
         with self._lock:
             if self.get_instance_info_by_name(inst.name):
@@ -302,7 +323,9 @@ class ConfigWriter:
                                            % inst.name, errors.ECODE_EXISTS)
             inst.uuid = inst.uuid or generate_uuid()
             inst.stamp_new()
+            inst.upgrade_config()
             for disk in disks:
+                disk.upgrade_config()
                 disk.uuid = disk.uuid or generate_uuid()
                 disk.serial_no = disk.serial_no or 1
                 disk.ctime = disk.mtime = time.time()
@@ -314,6 +337,7 @@ class ConfigWriter:
             self._bump_cluster()
             self._write()
 
+    @_distributes
     def remove_instance(self, inst_uuid: str) -> None:
         with self._lock:
             inst = self._data.instances.pop(inst_uuid, None)
@@ -324,6 +348,7 @@ class ConfigWriter:
             self._bump_cluster()
             self._write()
 
+    @_distributes
     def update(self, obj, bump_cluster: bool = False) -> None:
         """Record a change of an object already in the configuration."""
         with self._lock:
@@ -345,6 +370,7 @@ class ConfigWriter:
                 self._bump_cluster()
             self._write()
 
+    @_distributes
     def set_instance_admin_state(self, inst_uuid: str, state: str,
                                  source: str = constants.ADMIN_SOURCE) -> None:
         with self._lock:
@@ -357,6 +383,7 @@ class ConfigWriter:
             inst.mtime = time.time()
             self._write()
 
+    @_distributes
     def set_disks_active(self, inst_uuid: str, active: bool) -> None:
         with self._lock:
             inst = self._data.instances[inst_uuid]
@@ -371,26 +398,47 @@ class ConfigWriter:
         cluster.mtime = time.time()
 
     def _write(self) -> None:
-        """Write config.data; then push it and the ssconf values to the nodes."""
+        """Write config.data (the caller holds the lock); distribution comes after.
+
+        The push to the nodes happens in ``_distribute_pending``, outside the config
+        lock, so that concurrent jobs are not serialised behind the network.
+        """
         data = self._data
         data.serial_no += 1
         data.mtime = time.time()
         text = serializer.dump_json(data.to_dict(), indent=True)
         io.write_file(self._path, text, mode=0o640)
         self._save_gen += 1
-        gen = self._save_gen
+        self._last_text = text
         if self._distributor is not None and not self._offline:
             ssconf = compute_ssconf_values(data)
-            ssconf_changed = ssconf != self._last_ssconf
-            self._last_ssconf = ssconf
-            self._distribute(gen, text, ssconf if ssconf_changed else None)
+            if ssconf != self._last_ssconf:
+                self._last_ssconf = ssconf
+                self._ssconf_dirty = True
+            self._pending.gen = self._save_gen
 
-    def _distribute(self, gen: int, text: str, ssconf: dict | None) -> None:
+    def _distribute_pending(self) -> None:
+        """Push the newest config (and ssconf when changed) once for all writers.
+
+        A writer that finds its generation already pushed by another returns at once,
+        so a burst of jobs costs one push, and every job returns only after its own
+        change reached the candidates.
+        """
+        my_gen = getattr(self._pending, "gen", 0)
+        if not my_gen or self._distributor is None or self._offline:
+            return
+        self._pending.gen = 0
         with self._dist_lock:
-            if self._dist_gen >= gen and ssconf is None:
+            if self._dist_gen >= my_gen:
                 return
+            with self._lock:
+                gen = self._save_gen
+                text = self._last_text
+                ssconf = self._last_ssconf if self._ssconf_dirty else None
+                self._ssconf_dirty = False
+                snapshot = self._data
             try:
-                self._distributor(text, ssconf, self._data)
+                self._distributor(text, ssconf, snapshot)
             except Exception:  # noqa: BLE001 - replication problems are reported
                 logging.exception("Failed to distribute the configuration")
             self._dist_gen = max(self._dist_gen, gen)
@@ -398,6 +446,7 @@ class ConfigWriter:
     def write_now(self) -> None:
         with self._lock:
             self._write()
+        self._distribute_pending()
 
 
 def write_initial_config(path: str, data: objects.ConfigData) -> None:

@@ -190,8 +190,8 @@ class LUInstanceCreate(LogicalUnit):
             name=op.instance_name, primary_node=self.pnode_uuid, os=op.os_type or "",
             hypervisor=self.hv_name, hvparams=self.hvparams, beparams=self.beparams,
             osparams=dict(op.osparams), osparams_private=dict(op.osparams_private or {}),
-            admin_state=constants.ADMINST_DOWN, admin_state_source=constants.ADMIN_SOURCE,
-            nics=self.nics, disks=[], disks_active=False, tags=list(op.tags or []),
+            admin_state=constants.ADMINST_UP if op.start else constants.ADMINST_DOWN,
+            admin_state_source=constants.ADMIN_SOURCE, nics=self.nics, disks=[], disks_active=False, tags=list(op.tags or []),
             forthcoming=False)
         inst.uuid = _new_uuid()
         disks = iu.generate_disks(op.disk_template, inst.uuid, self.pnode_uuid,
@@ -210,6 +210,9 @@ class LUInstanceCreate(LogicalUnit):
             raise
         if disks:
             cfg.set_disks_active(inst.uuid, True)
+        # The resources are accounted for in the configuration now: other creations
+        # on this node may go ahead while the OS installs.
+        self.proc.glm.release(locking.LEVEL_NODE_RES)
         if not op.no_install and op.os_type:
             feedback_fn("* running the instance OS create scripts...")
             res = self.rpc.call_single("instance_os_add", self.pnode_uuid,
@@ -221,7 +224,6 @@ class LUInstanceCreate(LogicalUnit):
                 raise errors.OpExecError("Could not add os for instance %s on node %s: %s"
                                          % (inst.name, self.pnode_name, res.fail_msg))
         if op.start:
-            cfg.set_instance_admin_state(inst.uuid, constants.ADMINST_UP)
             feedback_fn("* starting instance...")
             res = self.rpc.call_single("instance_start", self.pnode_uuid,
                                        [iu.instance_rpc_dict(cfg, inst.uuid), False,

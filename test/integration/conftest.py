@@ -1,160 +1,27 @@
-"""A real virtual cluster for the integration tests.
-
-The cluster runs the installed copy of the project found at GANETI_TEST_PREFIX
-(``quickstart.sh test`` installs one into build/test-root), on its own address prefix
-and directory, so it can run while the demo cluster is up.  Every process it started
-is stopped by pid at the end.
-"""
+"""Fixtures of the integration tests: one real virtual cluster per session."""
 
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
+import sys
 
 import pytest
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PREFIX = os.environ.get("GANETI_TEST_PREFIX", os.path.join(TOP, "build", "test-root"))
-NET_PREFIX = os.environ.get("GANETI_TEST_NET_PREFIX", "127.0.5")
-IPOLICY = ("min:disk-size=1,cpu-count=1,disk-count=0,memory-size=1,nic-count=0,"
-           "spindle-use=0/max:disk-size=1048576,cpu-count=8,disk-count=16,"
-           "memory-size=32768,nic-count=8,spindle-use=12")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
 
+import vcluster as harness  # noqa: E402
 
-class VirtualCluster:
-    def __init__(self, directory: str, nodes: int):
-        self.dir = directory
-        self.nodes = ["node%d" % i for i in range(1, nodes + 1)]
-        self.tools = os.path.join(PREFIX, "lib", "ganeti", "tools")
-        self.daemon_util = os.path.join(PREFIX, "lib", "ganeti", "daemon-util")
-
-    def node_root(self, node: str) -> str:
-        return os.path.join(self.dir, node)
-
-    def address(self, node: str) -> str:
-        return "%s.%d" % (NET_PREFIX, 9 + int(node[4:]))
-
-    def run(self, *cmd, node: str = "node1", check: bool = True, timeout: float = 120,
-            input_text: str | None = None) -> subprocess.CompletedProcess:
-        """Run a command as a virtual node (through its cmd wrapper)."""
-        argv = [os.path.join(self.node_root(node), "cmd")] + list(cmd)
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                input=input_text)
-        if check and result.returncode != 0:
-            raise AssertionError("%s failed with %d:\nstdout: %s\nstderr: %s"
-                                 % (" ".join(cmd), result.returncode, result.stdout,
-                                    result.stderr))
-        return result
-
-    def gnt(self, *cmd, **kwargs) -> subprocess.CompletedProcess:
-        return self.run(*cmd, **kwargs)
-
-    def pidfile(self, node: str, daemon: str) -> str:
-        return os.path.join(self.node_root(node), self._rel("var/run/ganeti"),
-                            "%s.pid" % daemon)
-
-    def _rel(self, path: str) -> str:
-        localstate = _autoconf_value("LOCALSTATEDIR").lstrip("/")
-        return os.path.join(localstate, path[len("var/"):]) if path.startswith("var/") \
-            else path
-
-    def data_dir(self, node: str) -> str:
-        return os.path.join(self.node_root(node), self._rel("var/lib/ganeti"))
-
-    def daemon_pid(self, node: str, daemon: str) -> int:
-        try:
-            with open(self.pidfile(node, daemon)) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
-            return 0
-
-    def processes(self) -> list[int]:
-        """Pids of processes whose environment places them in this cluster."""
-        pids = []
-        marker = ("GANETI_ROOTDIR=%s/" % self.dir).encode()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open("/proc/%s/environ" % entry, "rb") as fh:
-                    if marker in fh.read():
-                        pids.append(int(entry))
-            except OSError:
-                continue
-        sshd_pid = os.path.join(self.dir, "ssh", "sshd.pid")
-        try:
-            with open(sshd_pid) as fh:
-                pids.append(int(fh.read().strip()))
-        except (OSError, ValueError):
-            pass
-        return pids
-
-
-def _autoconf_value(name: str) -> str:
-    import glob
-    for path in glob.glob(os.path.join(PREFIX, "lib", "python3*", "site-packages",
-                                       "ganeti", "_autoconf.py")):
-        namespace: dict = {}
-        with open(path) as fh:
-            exec(compile(fh.read(), path, "exec"), namespace)  # noqa: S102 - our file
-        return namespace[name]
-    raise RuntimeError("No installed copy of the project in %s" % PREFIX)
-
-
-def installed() -> bool:
-    return os.path.exists(os.path.join(PREFIX, "lib", "ganeti", "tools", "vcluster-setup"))
+IPOLICY = harness.IPOLICY
+NET_PREFIX = harness.NET_PREFIX
 
 
 @pytest.fixture(scope="session")
 def vcluster():
-    if not installed():
-        pytest.skip("no installed copy in %s (run ./quickstart.sh test)" % PREFIX)
+    if not harness.installed():
+        pytest.skip("no installed copy in %s (run ./quickstart.sh test)" % harness.PREFIX)
     if os.geteuid() != 0:
         pytest.skip("the virtual cluster needs root (sshd, noded)")
-    directory = tempfile.mkdtemp(prefix="gnt-it-", dir="/tmp")
-    cluster = VirtualCluster(directory, 3)
+    cluster = harness.create(3, 4, prefix="gnt-it-")
     try:
-        subprocess.run([os.path.join(cluster.tools, "vcluster-setup"), "-E", "-c", "3",
-                        "-i", "4", "-p", NET_PREFIX, "-n", "lo", directory], check=True,
-                       capture_output=True, text=True, timeout=120)
-        subprocess.run([os.path.join(directory, "start-all")], check=True,
-                       capture_output=True, text=True, timeout=120)
         yield cluster
     finally:
-        _teardown(cluster)
-
-
-def _teardown(cluster: VirtualCluster) -> None:
-    stop_all = os.path.join(cluster.dir, "stop-all")
-    if os.path.exists(stop_all):
-        subprocess.run([stop_all], capture_output=True, timeout=120)
-    pids = cluster.processes()
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.2)
-    for pid in pids:
-        if _alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-    shutil.rmtree(cluster.dir, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        harness.teardown(cluster)
