@@ -178,7 +178,7 @@ def poll_job(job_id, client=None, feedback=None, quiet: bool = False):
         return opresult
     if status == constants.JOB_STATUS_CANCELED:
         raise errors.OpExecError("Job was canceled")
-    for idx, (ostat, ores) in enumerate(zip(opstatus, opresult)):
+    for idx, (ostat, ores) in enumerate(zip(opstatus, opresult, strict=True)):
         if ostat == constants.OP_STATUS_SUCCESS:
             continue
         if ostat == constants.OP_STATUS_CANCELED:
@@ -362,7 +362,7 @@ def format_query_result(result: dict, separator: str | None, header: bool,
     rows = []
     for row in result["data"]:
         cells = []
-        for fdef, (status, value) in zip(fields, row):
+        for fdef, (status, value) in zip(fields, row, strict=True):
             if status != constants.RS_NORMAL:
                 cells.append((STATUS_VERBOSE if verbose else STATUS_TERSE)[status])
             else:

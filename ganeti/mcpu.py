@@ -60,7 +60,7 @@ class HooksMaster:
         results = self.rpc.call("hooks_runner", list(dict.fromkeys(nodes)),
                                 [self.lu.HPATH, phase, env])
         failures = []
-        for node_uuid, res in results.items():
+        for res in results.values():
             if res.fail_msg:
                 if not res.offline:
                     self.lu.log_warning("Communication failure to node %s while running "

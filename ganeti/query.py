@@ -828,7 +828,7 @@ def os_query(cfg, rpc, fields: list[str], qfilter) -> dict:
         names = _names_from_filter(qfilter)
     data = []
     for row in rows:
-        values = dict(zip(known, row))
+        values = dict(zip(known, row, strict=True))
         if names is not None and values.get("name") not in names:
             continue
         data.append([[NORMAL, values[f]] if f in values else [constants.RS_UNKNOWN, None]

@@ -23,7 +23,7 @@ def info(opts) -> int:
     qfilter = cli.make_name_filter("name", opts.names, False)
     result = cli.get_client().query(constants.QR_GROUP, fields, qfilter)
     for row in result["data"]:
-        values = dict(zip(fields, (v for _s, v in row)))
+        values = dict(zip(fields, (v for _s, v in row), strict=True))
         sys.stdout.write("Node group: %s\n" % values["name"])
         sys.stdout.write("  UUID: %s\n" % values["uuid"])
         sys.stdout.write("  Allocation policy: %s\n" % values["alloc_policy"])

@@ -80,7 +80,7 @@ def info(opts) -> int:
             if start and end else "N/A"))
         out.append("  Opcodes:")
         for op, ostat, log, res, ostart, oexec, oend, why in zip(
-                ops, opstatus, oplog, opresult, opstart, opexec, opend, reason):
+                ops, opstatus, oplog, opresult, opstart, opexec, opend, reason, strict=True):
             out.append("    OP_ID: %s" % op.get("OP_ID"))
             out.append("      Status: %s" % ostat)
             out.append("      Processing start: %s" % _fmt_ts(ostart))

@@ -57,7 +57,7 @@ def info(opts) -> int:
         return constants.EXIT_FAILURE
     out = []
     for row in result["data"]:
-        values = dict(zip(fields, (v for _s, v in row)))
+        values = dict(zip(fields, (v for _s, v in row), strict=True))
         out.append("Node name: %s" % values["name"])
         out.append("  primary ip: %s" % values["pip"])
         out.append("  secondary ip: %s" % values["sip"])

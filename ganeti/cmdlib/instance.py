@@ -191,8 +191,8 @@ class LUInstanceCreate(LogicalUnit):
             hypervisor=self.hv_name, hvparams=self.hvparams, beparams=self.beparams,
             osparams=dict(op.osparams), osparams_private=dict(op.osparams_private or {}),
             admin_state=constants.ADMINST_UP if op.start else constants.ADMINST_DOWN,
-            admin_state_source=constants.ADMIN_SOURCE, nics=self.nics, disks=[], disks_active=False, tags=list(op.tags or []),
-            forthcoming=False)
+            admin_state_source=constants.ADMIN_SOURCE, nics=self.nics, disks=[],
+            disks_active=False, tags=list(op.tags or []), forthcoming=False)
         inst.uuid = _new_uuid()
         disks = iu.generate_disks(op.disk_template, inst.uuid, self.pnode_uuid,
                                   self.disk_specs, getattr(self, "file_dir", None),

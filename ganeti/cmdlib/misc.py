@@ -38,7 +38,7 @@ def os_diagnose(cfg, rpc) -> dict:
              if not n.offline and n.vm_capable]
     results = rpc.call("os_diagnose", nodes, [])
     per_os: dict = {}
-    for node_uuid, res in results.items():
+    for res in results.values():
         if res.fail_msg:
             continue
         for name, path, status, diagnose, variants, params, api, trusted in res.payload:

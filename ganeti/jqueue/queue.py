@@ -74,7 +74,7 @@ class JobStorage:
         except FileNotFoundError:
             return None
         except ValueError as err:
-            raise errors.JobFileCorrupted("Job file %s is corrupted: %s" % (path, err))
+            raise errors.JobFileCorrupted("Job file %s is corrupted: %s" % (path, err)) from None
         return QueuedJob.from_dict(data, archived=archived)
 
     def archive(self, job: QueuedJob) -> None:

@@ -46,10 +46,10 @@ class BlockDevice(ABC):
     def grow(self, amount: int, dryrun: bool, backingstore: bool, excl_stor: bool) -> None:
         """Grow by ``amount`` MiB."""
 
-    def open(self, force: bool = False, exclusive: bool = True) -> None:
+    def open(self, force: bool = False, exclusive: bool = True) -> None:  # noqa: B027
         """Make the device ready for I/O (primary role); nothing to do by default."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027
         """Undo ``open``; nothing to do by default."""
 
     def get_sync_status(self) -> dict:

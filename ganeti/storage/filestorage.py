@@ -155,6 +155,6 @@ def remove_file_storage_dir(path: str) -> None:
     except OSError as err:
         if err.errno == errno.ENOTEMPTY:
             raise errors.FileStoragePathError("Directory %s is not empty: %s"
-                                              % (path, ", ".join(os.listdir(real))))
+                                              % (path, ", ".join(os.listdir(real)))) from None
         raise errors.FileStoragePathError("Cannot remove %s: %s"
                                           % (path, err.strerror)) from None

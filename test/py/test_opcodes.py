@@ -136,9 +136,13 @@ def test_validate_sets_defaults_for_none_values():
     assert op.force is False
 
 
-def test_validate_without_setting_defaults_still_checks_types():
-    op = opcodes.OpInstanceStartup(instance_name="i", force=None)
+def test_validate_without_setting_defaults():
+    op = opcodes.OpInstanceStartup(instance_name="i")
     op.validate(set_defaults=False)
+    # an explicit None for a parameter that is not optional is refused then
+    op.force = None
+    with pytest.raises(errors.OpPrereqError, match="OP_INSTANCE_STARTUP.force"):
+        op.validate(set_defaults=False)
     assert op.force is None
     op.force = "yes"
     with pytest.raises(errors.OpPrereqError, match="force"):
