@@ -1,0 +1,1 @@
+"""confd: signed UDP queries about the static configuration (protocol, answers, client)."""
