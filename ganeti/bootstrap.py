@@ -184,7 +184,7 @@ def init_cluster(cluster_name: str, master_netdev: str, enabled_hypervisors: lis
     feedback("Starting the node daemon and the master daemons")
     _daemon_util("start", constants.NODED)
     _activate_master_ip(data)
-    _daemon_util("start-master")
+    _daemon_util("start-all")
 
 
 def _daemon_util(*args) -> None:

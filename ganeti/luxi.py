@@ -44,6 +44,10 @@ class Framer:
             idx = self._buf.find(EOM)
             if idx < 0:
                 break
+            if idx > self._max:
+                # a whole message can arrive in one chunk: check each one, too
+                raise errors.ProtocolError("Message exceeds the maximum size of %d bytes"
+                                           % self._max)
             messages.append(bytes(self._buf[:idx]))
             del self._buf[:idx + 1]
         if len(self._buf) > self._max:
@@ -274,13 +278,14 @@ class Server:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(path)
         self._sock.listen(128)
+        # set here, not in serve_forever, so that stop() right after start() is safe
+        self._sock.settimeout(0.5)
         # S6: permissions set after listen() and before the first request is served.
         os.chmod(path, mode)
         if uid != -1 or gid != -1:
             os.chown(path, uid, gid)
 
     def serve_forever(self) -> None:
-        self._sock.settimeout(0.5)
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()

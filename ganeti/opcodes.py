@@ -377,6 +377,23 @@ class OpInstanceQueryData(OpCode):
                  P_USE_LOCKING)
 
 
+def t_nonempty_name_list(v):
+    return t_list_of(t_nonempty_str)(v) and bool(v)
+
+
+class OpRestrictedCommand(OpCode):
+    """Run a restricted command (S5.2) on nodes; result: [[ok, text]] per node."""
+
+    OP_ID = "OP_RESTRICTED_COMMAND"
+    OP_DSC_FIELD = "command"
+    OP_PARAMS = (
+        ("command", _NO_DEFAULT, t_nonempty_str, "Restricted command name"),
+        ("nodes", _NO_DEFAULT, t_nonempty_name_list,
+         "Nodes on which the command runs (at least one)"),
+        P_USE_LOCKING,
+    )
+
+
 # --- OS, queries, tags, tests ---------------------------------------------
 class OpOsDiagnose(OpCode):
     OP_ID = "OP_OS_DIAGNOSE"
@@ -414,7 +431,11 @@ class OpTestDelay(OpCode):
                  ("no_locks", True, t_bool, "Take no locks"))
 
     def summary(self) -> str:
-        return "TEST_DELAY(%s)" % self.duration
+        duration = self.duration
+        # Ganeti shows the duration as a float even when a client sent an integer
+        if isinstance(duration, int) and not isinstance(duration, bool):
+            duration = float(duration)
+        return "TEST_DELAY(%s)" % duration
 
 
 class OpTagsGet(OpCode):

@@ -243,13 +243,20 @@ NODE_DEFAULT_FIELDS = ["name", "dtotal", "dfree", "mtotal", "mnode", "mfree", "p
                        "sinst_cnt"]
 
 
+# Field kind of a parameter by its value type, so that sizes print with units,
+# numbers align right and booleans print as Y/N
+_PARAM_TYPE_KIND = {"int": constants.QFT_NUMBER, "size": constants.QFT_UNIT,
+                    "bool": constants.QFT_BOOL, "float": constants.QFT_NUMBER_FLOAT}
+
+
 def _nd_param_field(name: str) -> Field | None:
     if not name.startswith("ndp/"):
         return None
     param = name[4:]
     if param not in constants.NDS_PARAMETER_TYPES:
         return None
-    return Field(name, "ndp/%s" % param, constants.QFT_OTHER, "The \"%s\" node parameter"
+    kind = _PARAM_TYPE_KIND.get(constants.NDS_PARAMETER_TYPES[param], constants.QFT_OTHER)
+    return Field(name, "ndp/%s" % param, kind, "The \"%s\" node parameter"
                  % param, lambda c, n: _ok(_filled_nd(c, n).get(param)))
 
 
@@ -436,7 +443,9 @@ def _instance_dynamic_field(name: str) -> Field | None:
         title = {"vcpus": "ConfigVCPUs", "maxmem": "ConfigMaxMem",
                  "minmem": "ConfigMinMem", "auto_balance": "Auto_balance"}.get(
             param, "be/%s" % param)
-        return Field(name, title, constants.QFT_OTHER,
+        kind = _PARAM_TYPE_KIND.get(constants.BES_PARAMETER_TYPES[param],
+                                    constants.QFT_OTHER)
+        return Field(name, title, kind,
                      "The \"%s\" backend parameter" % param,
                      lambda c, i: _ok(c.data.cluster.fill_be(i).get(param)))
     if target.startswith("hv/"):

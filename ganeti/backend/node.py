@@ -196,7 +196,9 @@ def upload_file(file_name, data, mode, uid_name, gid_name, atime, mtime):
     import pwd
     path = devirt(file_name)
     _check(os.path.isabs(path), "Filename passed to upload_file is not absolute: %r" % path)
-    if os.path.normpath(path) not in _upload_allowed():
+    # write to the checked name: "dir/link/../file" must not resolve through the link
+    path = os.path.normpath(path)
+    if path not in _upload_allowed():
         raise errors.RpcError("Filename passed to upload_file (%s) is not in the allowed "
                               "upload targets" % file_name)
     _check(isinstance(mode, int) and 0 <= mode <= 0o7777, "Invalid file mode %r" % (mode,))
@@ -229,8 +231,13 @@ def _queue_file(name: str) -> str:
 
 
 def jobqueue_update(file_name, content):
-    path = _queue_file(os.path.basename(devirt(file_name)) if "/" in str(file_name)
-                       else file_name)
+    if isinstance(file_name, str) and "/" in file_name:
+        # a full path (as Ganeti sends it) must name a file directly in the queue
+        full = os.path.normpath(devirt(file_name))
+        _check(os.path.dirname(full) == os.path.normpath(pathutils.QUEUE_DIR),
+               "Job queue file %r is not in the queue directory" % (file_name,))
+        file_name = os.path.basename(full)
+    path = _queue_file(file_name)
     os.makedirs(pathutils.QUEUE_DIR, mode=0o750, exist_ok=True)
     io.write_file(path, encoding.decode_compressed(content),
                   mode=constants.JOB_QUEUE_FILES_PERMS, fsync=False)
@@ -347,6 +354,9 @@ def node_leave_cluster(modify_ssh_setup=False, keep_files=False):
                 if name.startswith("ssconf_"):
                     io.remove_file(os.path.join(pathutils.DATA_DIR, name))
         jobqueue_purge()
+    # the other per-node daemons go too; noded itself stops after this answer
+    for daemon in (constants.CONFD, constants.MOND):
+        _daemon_util("stop", daemon)
     raise errors.QuitGanetiException(True, "Shutdown scheduled")
 
 

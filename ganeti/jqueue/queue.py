@@ -23,6 +23,10 @@ from ganeti.utils import io
 UNCLEAN_SHUTDOWN_MSG = "Unclean master daemon shutdown"
 
 
+class _JobCanceled(Exception):
+    """Raised by notify_running when the job was canceled while it waited."""
+
+
 class JobStorage:
     """The queue directory: job files, archive, serial, drain flag."""
 
@@ -113,6 +117,9 @@ class JobQueue:
         self._stopping = False
         self._workers: list[threading.Thread] = []
         self._running = 0
+        # jobs a worker has taken; a job can have several run-queue entries (priority
+        # changes), and only one worker may run it
+        self._active: set[int] = set()
         self._recover()
         for i in range(workers):
             thread = threading.Thread(target=self._worker, name="JobWorker%d" % i,
@@ -215,8 +222,10 @@ class JobQueue:
                     return
                 _prio, _seq, job_id = heapq.heappop(self._runq)
                 job = self._jobs.get(job_id)
-                if job is None or job.calc_status() != constants.JOB_STATUS_QUEUED:
+                if job is None or job.id in self._active or \
+                        job.calc_status() != constants.JOB_STATUS_QUEUED:
                     continue
+                self._active.add(job.id)
                 self._running += 1
             try:
                 self._run_job(job)
@@ -225,6 +234,7 @@ class JobQueue:
             finally:
                 with self._lock:
                     self._running -= 1
+                    self._active.discard(job.id)
 
     def _run_job(self, job: QueuedJob) -> None:
         job.start_timestamp = job.start_timestamp or timestamp()
@@ -249,6 +259,9 @@ class JobQueue:
 
             def notify_running(_qop=qop):
                 with job.changed:
+                    # canceled while waiting for locks: the opcode must not run
+                    if _qop.status == constants.OP_STATUS_CANCELING:
+                        raise _JobCanceled()
                     _qop.status = constants.OP_STATUS_RUNNING
                     _qop.exec_timestamp = timestamp()
                     job.notify_locked()
@@ -256,6 +269,8 @@ class JobQueue:
 
             try:
                 result = self._executor(job, index, op, feedback, notify_running)
+            except _JobCanceled:
+                break
             except Exception as err:  # noqa: BLE001 - recorded in the job
                 if not isinstance(err, errors.GenericError):
                     logging.exception("Error in opcode %s of job %s", op.OP_ID, job.id)
@@ -272,7 +287,8 @@ class JobQueue:
                                                  "Preceding opcode failed")))
                     job.end_timestamp = timestamp()
                     job.notify_locked()
-                self._write(job)
+                    text = self._write_locked(job)
+                self._replicate(job, text)
                 return
             with job.changed:
                 qop.status = constants.OP_STATUS_SUCCESS
@@ -281,14 +297,16 @@ class JobQueue:
                 if index == len(job.ops) - 1:
                     job.end_timestamp = timestamp()
                 job.notify_locked()
-            self._write(job)
+                text = self._write_locked(job)
+            self._replicate(job, text)
         if job.calc_status() == constants.JOB_STATUS_CANCELING:
             with job.changed:
                 self._finalize_remaining(job, constants.OP_STATUS_CANCELED,
                                          "Job canceled by request")
                 job.end_timestamp = timestamp()
                 job.notify_locked()
-            self._write(job)
+                text = self._write_locked(job)
+            self._replicate(job, text)
 
     @staticmethod
     def _finalize_remaining(job: QueuedJob, status: str, result) -> None:
@@ -302,6 +320,17 @@ class JobQueue:
     def _write(self, job: QueuedJob) -> None:
         with job.changed:
             text = self.storage.write_job(job)
+        self._replicate(job, text)
+
+    def _write_locked(self, job: QueuedJob) -> str:
+        """Write the job file while ``job.changed`` is held by the caller.
+
+        A change that finishes a job is written before the lock is released, so that
+        whoever sees the job finished (waiters, archive) also finds it so on disk.
+        """
+        return self.storage.write_job(job)
+
+    def _replicate(self, job: QueuedJob, text: str) -> None:
         if self._replicator is not None:
             self._replicator(os.path.basename(self.storage.job_path(job.id)), text)
 
@@ -372,7 +401,8 @@ class JobQueue:
             self._finalize_remaining(job, constants.OP_STATUS_CANCELED,
                                      "Job canceled by request")
             job.notify_locked()
-        self._write(job)
+            text = self._write_locked(job)
+        self._replicate(job, text)
         return [True, "Job %s canceled" % job.id]
 
     def change_priority(self, job_id, priority: int) -> list:
@@ -393,7 +423,9 @@ class JobQueue:
         job = self.get_job(job_id, include_archived=False)
         if job is None or not job.is_finalized():
             return False
-        with self._lock:
+        with self._lock, job.changed:
+            if not job.is_finalized() or job.archived:
+                return False
             self.storage.archive(job)
             job.archived = True
             self._jobs.pop(job.id, None)

@@ -73,8 +73,8 @@ def join(data: dict) -> str:
         action = "start"
         if pid and process.is_process_alive(pid):
             process.run_cmd([pathutils.DAEMON_UTIL, "stop", constants.NODED], timeout=60)
-        result = process.run_cmd([pathutils.DAEMON_UTIL, action, constants.NODED],
-                                 timeout=60)
+        # start-all: noded first, then the other per-node daemons (confd, mond)
+        result = process.run_cmd([pathutils.DAEMON_UTIL, action + "-all"], timeout=60)
         if result.failed:
             raise errors.GenericError("could not start the node daemon: %s"
                                       % result.output.strip())

@@ -255,7 +255,15 @@ def test_stop_kills_daemon_ignoring_term(denv):
     assert not _alive(pid)
 
 
+def test_start_all_does_nothing_outside_a_cluster(denv):
+    proc = denv.run("start-all")
+    assert proc.returncode == 0, proc.stderr
+    assert "not part of a cluster yet" in proc.stdout
+    assert denv.started() == []
+
+
 def test_start_all_starts_master_daemons_only_on_master(denv):
+    (denv.data_dir / "server.pem").write_text("cluster certificate\n")
     proc = denv.run("start-all")
     assert proc.returncode == 0, proc.stderr
     assert [e[1] for e in denv.started()] == ["ganeti-noded"]

@@ -190,10 +190,10 @@ def test_summary_of_list_field_is_comma_joined(monkeypatch):
     assert op.summary() == "TAGS_GET(a,b)"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): TEST_DELAY summary shows an "
-                   "integer duration as given, Ganeti always shows a float")
 def test_test_delay_summary_of_integer_duration():
     assert opcodes.OpTestDelay(duration=0).summary() == "TEST_DELAY(0.0)"
+    assert opcodes.OpTestDelay(duration=15).summary() == "TEST_DELAY(15.0)"
+    assert opcodes.OpTestDelay().summary() == "TEST_DELAY(None)"
 
 
 def test_priority_range():

@@ -1,0 +1,1 @@
+"""mond: the monitoring daemon's data collectors and output formats."""
