@@ -70,6 +70,37 @@ def test_node_add_errors(vcluster):
     assert "no-such-host" in result.stderr
 
 
+def test_confd_answers_on_every_candidate(vcluster):
+    for node in ("node1", "node2", "node3"):
+        assert vcluster.daemon_pid(node, "ganeti-confd") > 0, node
+        out = vcluster.run(os.path.join(vcluster.tools, "confd-client"), "-t",
+                           "cluster-master", "-p", vcluster.address(node), node=node).stdout
+        assert "status: ok" in out and 'answer: "node1"' in out, out
+    out = vcluster.run(os.path.join(vcluster.tools, "confd-client"), "-t", "node-role",
+                       "-q", "node3").stdout
+    assert "answer: 1" in out  # a master candidate
+    # a request signed with another key gets no answer at all
+    from ganeti.confd import protocol as P
+    datagram, _ = P.make_request(b"not the cluster key\n", P.REQ_PING)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(1.0)
+    sock.sendto(datagram, (vcluster.address("node2"), 1814))
+    with pytest.raises(socket.timeout):
+        sock.recv(4096)
+    sock.close()
+
+
+def test_mond_reports_on_every_node(vcluster):
+    import urllib.request
+    for node in ("node1", "node2", "node3"):
+        base = "http://%s:1815" % vcluster.address(node)
+        with urllib.request.urlopen(base + "/1/report/all", timeout=10) as resp:
+            names = {r["name"] for r in json.loads(resp.read())}
+        assert {"cpu-avg-load", "diskstats", "drbd", "memory", "inst-status-fake"} <= names
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
+            assert b"ganeti_memory_bytes" in resp.read()
+
+
 def test_verify_clean(vcluster):
     result = vcluster.gnt("gnt-cluster", "verify")
     assert "no errors found" in result.stdout
@@ -252,6 +283,34 @@ def test_noded_refuses_non_candidate_certificate(vcluster):
     status = vcluster.gnt("gnt-instance", "list", "--no-headers", "-o", "status",
                           "instance1").stdout.strip()
     assert status == "running"
+
+
+def test_watcher_restarts_instance_and_daemon(vcluster):
+    # instance1 (on node2) stops behind the cluster's back; node3's noded dies
+    fake_state = os.path.join(vcluster.node_root("node2"),
+                              vcluster._rel("var/run/ganeti"), "fake-hypervisor",
+                              "instance1")
+    os.unlink(fake_state)
+    noded = vcluster.daemon_pid("node3", "ganeti-noded")
+    os.kill(noded, signal.SIGKILL)
+    time.sleep(0.5)
+    assert vcluster.gnt("gnt-instance", "list", "--no-headers", "-o", "status",
+                        "instance1").stdout.strip() == "ERROR_down"
+    subprocess.run([os.path.join(vcluster.dir, "watcher-all")], check=True,
+                   capture_output=True, timeout=300)
+    assert os.path.exists(fake_state)
+    assert vcluster.daemon_pid("node3", "ganeti-noded") not in (0, noded)
+    out = vcluster.gnt("gnt-instance", "list", "--no-headers", "-o", "name,status").stdout
+    assert out.split() == ["instance1", "running", "instance2", "running"]
+    # paused: nothing is done
+    vcluster.gnt("gnt-cluster", "watcher", "pause", "1h")
+    os.unlink(fake_state)
+    subprocess.run([os.path.join(vcluster.dir, "watcher-all")], check=True,
+                   capture_output=True, timeout=300)
+    assert not os.path.exists(fake_state)
+    vcluster.gnt("gnt-cluster", "watcher", "continue")
+    vcluster.run(os.path.join(vcluster.node_root("node1"), "cmd"), "ganeti-watcher")
+    assert os.path.exists(fake_state)
 
 
 def test_instance_remove(vcluster):
