@@ -13,20 +13,18 @@ Usage: bench/cluster_bench.py [--prefix /opt/ganeti] [--jobs 200] [--instances 5
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import benchlib
+
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = "/opt/ganeti" if os.path.exists("/opt/ganeti/lib/ganeti/tools") else \
-        os.path.join(TOP, "build", "test-root")
-    parser.add_argument("--prefix", default=os.environ.get("GANETI_TEST_PREFIX", default),
+    parser.add_argument("--prefix", default=benchlib.default_prefix(),
                         help="installed copy to measure (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--instances", type=int, default=50)
@@ -54,13 +52,6 @@ def timed(func, *args) -> float:
     func(*args)
     return time.monotonic() - start
 
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def luxi_client(cluster):
@@ -92,9 +83,7 @@ def wait_jobs(client, ids) -> list:
 
 def main() -> int:
     args = parse_args()
-    os.environ["GANETI_TEST_PREFIX"] = args.prefix
-    sys.path.insert(0, os.path.join(TOP, "test", "lib"))
-    import vcluster as harness
+    harness = benchlib.harness(args.prefix)
     if not harness.installed():
         sys.stderr.write("No installed copy in %s; run ./quickstart.sh demo or test\n"
                          % args.prefix)
@@ -180,12 +169,7 @@ def main() -> int:
                         "%.3f s each" % statistics.mean(rem), "<= 0.1 s each"))
     finally:
         harness.teardown(cluster)
-    print("cluster_bench: %d cores, commit %s, prefix %s" % (os.cpu_count(), commit(),
-                                                              args.prefix))
-    width = max(len(f[0]) for f in figures)
-    print("%-*s  %-26s %s" % (width, "workload", "measured", "target"))
-    for name, value, target in figures:
-        print("%-*s  %-26s %s" % (width, name, value, target))
+    benchlib.print_table("cluster_bench", args.prefix, figures)
     return 0
 
 

@@ -11,33 +11,24 @@ Usage: bench/read_bench.py [--prefix /opt/ganeti] [--instances 1000]
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import benchlib
+
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = "/opt/ganeti" if os.path.exists("/opt/ganeti/lib/ganeti/tools") else \
-        os.path.join(TOP, "build", "test-root")
-    parser.add_argument("--prefix", default=os.environ.get("GANETI_TEST_PREFIX", default))
+    parser.add_argument("--prefix", default=benchlib.default_prefix())
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="duration of each confd measurement")
     parser.add_argument("--net-prefix", default="127.0.7")
     return parser.parse_args()
 
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def percentile(values, pct):
@@ -47,9 +38,7 @@ def percentile(values, pct):
 
 def main() -> int:
     args = parse_args()
-    os.environ["GANETI_TEST_PREFIX"] = args.prefix
-    sys.path.insert(0, os.path.join(TOP, "test", "lib"))
-    import vcluster as harness
+    harness = benchlib.harness(args.prefix)
     if not harness.installed():
         sys.stderr.write("No installed copy in %s\n" % args.prefix)
         return 1
@@ -158,12 +147,7 @@ def main() -> int:
                         "(context)"))
     finally:
         harness.teardown(cluster)
-    print("read_bench: %d cores, commit %s, prefix %s" % (os.cpu_count(), commit(),
-                                                           args.prefix))
-    width = max(len(f[0]) for f in figures)
-    print("%-*s  %-30s %s" % (width, "workload", "measured", "target"))
-    for name, value, target in figures:
-        print("%-*s  %-30s %s" % (width, name, value, target))
+    benchlib.print_table("read_bench", args.prefix, figures)
     return 0
 
 
