@@ -16,6 +16,7 @@ from ganeti import constants
 from ganeti import daemon
 from ganeti import errors
 from ganeti import pathutils
+from ganeti import privsep
 from ganeti.confd import protocol as P
 from ganeti.confd import querylib
 
@@ -97,7 +98,11 @@ def handle_datagram(state: ConfdState, data: bytes, now: float | None = None) ->
     except Exception:  # noqa: BLE001 - a bad query never stops the daemon
         logging.exception("Error answering confd request type %s", request["type"])
         status, answer, serial = P.REPL_STATUS_ERROR, P.ERROR_INTERNAL, 0
-    return P.make_reply(key, request["rsalt"], status, answer, serial)
+    try:
+        return P.make_reply(key, request["rsalt"], status, answer, serial)
+    except errors.UdpDataSizeError:
+        return P.make_reply(key, request["rsalt"], P.REPL_STATUS_ERROR,
+                            "Answer too large for one datagram; query a smaller part", 0)
 
 
 class Watcher:
@@ -130,6 +135,8 @@ def prepare(options):
     sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.bind((options.bind or ("::" if family == socket.AF_INET6 else "0.0.0.0"),
                options.port))
+    # S1: root is given up right after binding, before any file is read
+    privsep.drop_privileges(constants.CONFD)
     state = ConfdState()
     try:
         watcher = Watcher(state)
@@ -151,7 +158,11 @@ def serve(prepared, stop) -> None:
         except OSError as err:
             logging.warning("Receive error: %s", err)
             continue
-        reply = handle_datagram(state, data)
+        try:
+            reply = handle_datagram(state, data)
+        except Exception:  # noqa: BLE001 - no datagram may stop the daemon
+            logging.exception("Unexpected error handling a datagram from %s", peer)
+            continue
         if reply is not None:
             try:
                 sock.sendto(reply, peer)

@@ -2,8 +2,9 @@
 
 Run periodically on every node (cron or a systemd timer).  On every node it restarts
 dead daemons and runs the watcher hooks; on the master it also restarts instances that
-should run but do not (a bounded number of times), re-activates the disks of instances
-whose nodes rebooted, and archives old jobs.  It does nothing while paused
+should run but do not (a bounded number of times), records node boot ids to notice
+reboots (disk re-activation comes with the mirrored disk templates), and archives old
+jobs.  It does nothing while paused
 (``gnt-cluster watcher pause``).
 """
 
@@ -32,6 +33,12 @@ STATE_FILE = "watcher.data"
 
 
 def _installed(daemon: str) -> bool:
+    """Installed and enabled at build time."""
+    from ganeti import _autoconf
+    if daemon == constants.CONFD and not _autoconf.ENABLE_CONFD:
+        return False
+    if daemon == constants.MOND and not _autoconf.ENABLE_MOND:
+        return False
     return os.path.exists(os.path.join(pathutils.SBIN_DIR, daemon))
 
 

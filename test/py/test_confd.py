@@ -228,3 +228,15 @@ def test_client_refuses_reply_with_other_salt():
     reply = P.make_reply(KEY, "salt-a", 0, "x", 1)
     with pytest.raises(P.ConfdError, match="salt"):
         P.parse_reply(KEY, reply, "salt-b")
+
+
+def test_oversized_answer_gets_an_error_reply_not_a_crash():
+    data = make_config()
+    data.cluster.tags = ["tag%05d" % i for i in range(8000)]  # > 61440 bytes of JSON
+
+    class State(_State):
+        pass
+    state = State(data)
+    datagram, rsalt = P.make_request(KEY, P.REQ_CONFIG_QUERY, "")
+    reply = P.parse_reply(KEY, confd_server.handle_datagram(state, datagram), rsalt)
+    assert reply["status"] == P.REPL_STATUS_ERROR and "too large" in reply["answer"]
