@@ -271,7 +271,7 @@ class ConfigWriter:
 
     def get_config_text(self) -> str:
         with self._lock:
-            return serializer.dump_json(self._data.to_dict(), indent=True)
+            return serializer.dump_json(self._data.to_dict())
 
     # --- generators --------------------------------------------------------
     def generate_mac(self) -> str:
@@ -406,7 +406,7 @@ class ConfigWriter:
         data = self._data
         data.serial_no += 1
         data.mtime = time.time()
-        text = serializer.dump_json(data.to_dict(), indent=True)
+        text = serializer.dump_json(data.to_dict())
         io.write_file(self._path, text, mode=0o640)
         self._save_gen += 1
         self._last_text = text

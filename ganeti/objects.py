@@ -58,6 +58,8 @@ class ConfigObject:
         return tuple(names)
 
     def to_dict(self) -> dict:
+        """The dict form; values are shared, not copied (it is made to be serialised;
+        ``from_dict`` copies)."""
         result = dict(self._extra)
         for name in self._all_slots():
             value = getattr(self, name)
@@ -72,8 +74,6 @@ class ConfigObject:
                     value = {k: v.to_dict() for k, v in value.items()}
                 else:
                     value = value.to_dict()
-            else:
-                value = copy.deepcopy(value)
             result[name] = value
         return result
 
