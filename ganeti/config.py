@@ -407,7 +407,9 @@ class ConfigWriter:
         data.serial_no += 1
         data.mtime = time.time()
         text = serializer.dump_json(data.to_dict())
-        io.write_file(self._path, text, mode=0o640)
+        from ganeti import privsep
+        # masterd:confd 0640, so that confd (and the candidates' copies) can read it
+        io.write_file(self._path, text, mode=0o640, gid=privsep.config_file_gid())
         self._save_gen += 1
         self._last_text = text
         if self._distributor is not None and not self._offline:

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import socket
+import stat
 import time
 
 from ganeti import constants
@@ -157,7 +158,161 @@ def node_verify(what, cluster_name, hvparams=None):
     if "daemons" in what:
         result["daemons"] = {d: process.is_process_alive(
             process.read_pid_file(pathutils.daemon_pidfile(d))) for d in what["daemons"]}
+    if "file-modes" in what:
+        result["file-modes"] = secret_file_modes()
+    if "certificates" in what:
+        result["certificates"] = certificate_expiry()
+    if "script-hashes" in what:
+        result["script-hashes"] = script_hashes()
     return result
+
+
+# --- integrity checks of node_verify: the node picks the files, never the caller ----
+def _logical(path: str) -> str:
+    """A path as the cluster knows it (without a virtual node's root)."""
+    if pathutils.ROOTDIR and path.startswith(pathutils.ROOTDIR + "/"):
+        return path[len(pathutils.ROOTDIR):]
+    return path
+
+
+def _owner_names(st: os.stat_result) -> tuple[str, str]:
+    import grp
+    import pwd
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return user, group
+
+
+def _secret_files() -> list[str]:
+    files = [pathutils.NODED_CERT_FILE, pathutils.NODED_CLIENT_CERT_FILE,
+             pathutils.RAPI_CERT_FILE, pathutils.SPICE_CERT_FILE,
+             pathutils.CONFD_HMAC_KEY, pathutils.CLUSTER_DOMAIN_SECRET_FILE,
+             pathutils.RAPI_USERS_FILE]
+    for directory, match in ((pathutils.SSH_CONFIG_DIR, "ssh_host_"),
+                             (pathutils.SSH_ROOT_DIR, "id_")):
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        files.extend(os.path.join(directory, n) for n in names
+                     if n.startswith(match) and not n.endswith((".pub", "-cert.pub")))
+    return files
+
+
+def secret_file_modes() -> dict:
+    """{path: [mode, owner, group]} of this node's keys and secrets that exist."""
+    result = {}
+    for path in _secret_files():
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        result[_logical(path)] = [stat.S_IMODE(st.st_mode), *_owner_names(st)]
+    return result
+
+
+def certificate_expiry() -> dict:
+    """{path: expiry as a Unix time, or an error text} for this node's certificates."""
+    from ganeti import crypto
+    result = {}
+    for path in (pathutils.NODED_CERT_FILE, pathutils.NODED_CLIENT_CERT_FILE,
+                 pathutils.RAPI_CERT_FILE, pathutils.SPICE_CERT_FILE,
+                 pathutils.SPICE_CACERT_FILE):
+        if not os.path.exists(path):
+            continue
+        try:
+            _key, cert = crypto.read_pem_file(path)
+            result[_logical(path)] = crypto.cert_not_after(cert).timestamp()
+        except (errors.GenericError, OSError, ValueError) as err:
+            result[_logical(path)] = "cannot read the certificate: %s" % err
+    return result
+
+
+def _hash_entry(path: str) -> list:
+    """[sha256, owner, group, mode] of a file (symlinks followed), or [None, error]."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return [None, "not a regular file"]
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(65536), b""):
+                digest.update(chunk)
+    except OSError as err:
+        return [None, err.strerror or str(err)]
+    return [digest.hexdigest(), *_owner_names(st), stat.S_IMODE(st.st_mode)]
+
+
+def _hash_tree(files: dict, problems: dict, key: str, directory: str) -> None:
+    """Hash every visible entry of ``directory`` (one level) under ``key/<name>``."""
+    from ganeti.backend import restricted
+    problem = restricted.script_dir_problem(directory)
+    if problem:
+        problems[key] = problem
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as err:
+        problems[key] = "cannot list %s: %s" % (directory, err.strerror)
+        return
+    for name in names:
+        if not name.startswith("."):
+            path = os.path.join(directory, name)
+            files["%s/%s" % (key, name)] = _hash_entry(path)
+            problem = restricted.script_file_problem(path) if os.path.isfile(path) \
+                else None
+            if problem:
+                problems["%s/%s" % (key, name)] = problem
+
+
+def script_hashes() -> dict:
+    """Hooks, OS definitions, ExtStorage providers and restricted commands of this node.
+
+    Keys are node independent ("hooks/<dir>/<name>", "os/<os>/<file>", ...) so the
+    master compares them between nodes; restricted commands only as one digest.
+    """
+    from ganeti import _autoconf
+    from ganeti.backend import restricted
+    files: dict = {}
+    problems: dict = {}
+    base = pathutils.HOOKS_BASE_DIR
+    if os.path.isdir(base):
+        problem = restricted.script_dir_problem(base)
+        if problem:
+            problems["hooks"] = problem
+        for sub in sorted(os.listdir(base)):
+            if not sub.startswith(".") and os.path.isdir(os.path.join(base, sub)):
+                _hash_tree(files, problems, "hooks/" + sub, os.path.join(base, sub))
+    for kind, search_path in (("os", pathutils.OS_SEARCH_PATH),
+                              ("extstorage", pathutils.ES_SEARCH_PATH)):
+        seen = set()
+        for directory in search_path:
+            try:
+                entries = sorted(os.listdir(directory))
+            except OSError:
+                continue
+            problem = restricted.script_dir_problem(directory)
+            if problem:
+                problems["%s-search-path:%s" % (kind, directory)] = problem
+            for entry in entries:
+                full = os.path.join(directory, entry)
+                if entry in seen or entry.startswith(".") or not os.path.isdir(full):
+                    continue
+                seen.add(entry)
+                _hash_tree(files, problems, "%s/%s" % (kind, entry), full)
+    digest = restricted.directory_digest() if _autoconf.ENABLE_RESTRICTED_COMMANDS \
+        else None
+    if digest is not None:
+        files["restricted-commands"] = digest
+        problem = restricted.directory_problem()
+        if problem:
+            problems["restricted-commands"] = problem
+    return {"files": files, "problems": problems}
 
 
 def _tcp_ok(address: str, port: int) -> bool:
@@ -239,8 +394,10 @@ def jobqueue_update(file_name, content):
         file_name = os.path.basename(full)
     path = _queue_file(file_name)
     os.makedirs(pathutils.QUEUE_DIR, mode=0o750, exist_ok=True)
+    from ganeti import privsep
+    uid, gid = privsep.job_file_ids()  # masterd:daemons, readable after a failover
     io.write_file(path, encoding.decode_compressed(content),
-                  mode=constants.JOB_QUEUE_FILES_PERMS, fsync=False)
+                  mode=constants.JOB_QUEUE_FILES_PERMS, uid=uid, gid=gid, fsync=False)
     return True
 
 
