@@ -78,12 +78,66 @@ install_packages() {
   fi
 }
 
+# Can a user other than root run interpreter $1 with its standard library?  The daemons
+# of a privilege-separated build (--with-user-prefix) run it as their own users, so an
+# interpreter below a private directory (e.g. pyenv's in /root) does not do.
+python_usable_by_others() {
+  local exe stdlib
+  exe=$(readlink -f "$1") || return 1
+  # where the interpreter finds its standard library when started by root
+  stdlib=$("$1" -c 'import os; print(os.path.dirname(os.path.realpath(os.__file__)))' \
+           2>/dev/null) || return 1
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+    sh -c 'test -x "$1" && test -r "$2/datetime.py"' sh "$exe" "$stdlib" 2>/dev/null
+}
+
+# The interpreter a new venv is based on: the system's python3 when other users can
+# run it, else the first python3 on PATH.
+venv_base_python() {
+  local candidate
+  for candidate in /usr/bin/python3 "$(command -v python3 || true)"; do
+    [[ -n "$candidate" && -x "$candidate" ]] || continue
+    "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 10))' \
+      2>/dev/null || continue
+    python_usable_by_others "$candidate" || continue
+    echo "$candidate"
+    return 0
+  done
+  command -v python3 || die "python3 is not on PATH"
+}
+
+install_requirements() {
+  say "installing Python packages from requirements.txt into $1"
+  "$1/bin/python3" -m pip install --disable-pip-version-check -q -r requirements.txt
+  sha256sum requirements.txt | cut -d' ' -f1 > "$1/.requirements.sha256"
+}
+
 setup_venv() {
-  local python want have=
+  local python want have= new=$VENV.new
   if [[ -x "$VENV/bin/python3" ]] && "$VENV/bin/python3" -c 'import sys' 2>/dev/null; then
-    say "venv $VENV: present"
+    if python_usable_by_others "$VENV/bin/python3"; then
+      say "venv $VENV: present"
+    else
+      # Built on an interpreter other users cannot read: make a complete new one
+      # next to it and swap them, so that users of the old one are barely disturbed.
+      python=$(venv_base_python)
+      if python_usable_by_others "$python"; then
+        say "venv $VENV: its interpreter is private to root; rebuilding it on $python"
+        rm -rf "$new" "$VENV.old"
+        "$python" -m venv "$new"
+        install_requirements "$new"
+        mv "$VENV" "$VENV.old" && mv "$new" "$VENV"
+        # scripts and activate files name the directory they were created in
+        grep -rlI --null -F "$new" "$VENV/bin" "$VENV/pyvenv.cfg" 2>/dev/null | \
+          xargs -0 -r sed -i -e "s|$new|$VENV|g"
+        rm -rf "$VENV.old"
+      else
+        say "warning: no python3 usable by other users; privilege-separated builds" \
+            "(--with-user-prefix) will not run from $VENV"
+      fi
+    fi
   else
-    python=$(command -v python3) || die "python3 is not on PATH"
+    python=$(venv_base_python)
     say "creating venv $VENV with $python"
     rm -rf "$VENV"
     mkdir -p "$(dirname "$VENV")"
@@ -95,15 +149,43 @@ setup_venv() {
     say "Python packages: up to date"
     return 0
   fi
-  say "installing Python packages from requirements.txt"
-  "$VENV/bin/python3" -m pip install --disable-pip-version-check -q -r requirements.txt
-  printf '%s\n' "$want" > "$VENV/.requirements.sha256"
+  install_requirements "$VENV"
+}
+
+# The real Ganeti RAPI client (Debian's python3-ganeti-rapi) for the RAPI tests.  Its
+# package is also named "ganeti", so it is never installed: the .deb is unpacked into
+# build/ganeti-rapi-client and the tests put that directory on their own sys.path.
+readonly RAPI_CLIENT_DIR=$TOP/build/ganeti-rapi-client
+readonly RAPI_CLIENT_CACHE=/opt/ganeti/cache/debs
+
+fetch_rapi_client() {
+  local deb
+  if [[ -f "$RAPI_CLIENT_DIR/usr/lib/python3/dist-packages/ganeti/rapi/client.py" ]]; then
+    say "RAPI client library: present in $RAPI_CLIENT_DIR"
+    return 0
+  fi
+  mkdir -p "$RAPI_CLIENT_CACHE"
+  deb=$(find "$RAPI_CLIENT_CACHE" -maxdepth 1 -name 'python3-ganeti-rapi_*.deb' | sort | tail -n 1)
+  if [[ -z "$deb" ]]; then
+    say "downloading python3-ganeti-rapi (unpacked only, never installed)"
+    apt_lists_fresh || apt_update
+    # _apt cannot write to the cache directory; the download then runs as root.
+    (cd "$RAPI_CLIENT_CACHE" && apt-get download python3-ganeti-rapi)
+    deb=$(find "$RAPI_CLIENT_CACHE" -maxdepth 1 -name 'python3-ganeti-rapi_*.deb' | sort | tail -n 1)
+    [[ -n "$deb" ]] || die "apt-get download python3-ganeti-rapi produced no package"
+  fi
+  rm -rf "$RAPI_CLIENT_DIR.tmp"
+  dpkg-deb -x "$deb" "$RAPI_CLIENT_DIR.tmp"
+  rm -rf "$RAPI_CLIENT_DIR"
+  mv "$RAPI_CLIENT_DIR.tmp" "$RAPI_CLIENT_DIR"
+  say "RAPI client library unpacked into $RAPI_CLIENT_DIR"
 }
 
 cmd_deps() {
   require_root
   install_packages
   setup_venv
+  fetch_rapi_client
 }
 
 # --- build ------------------------------------------------------------------------------
@@ -192,10 +274,11 @@ cmd_demo() {
 # --- test ---------------------------------------------------------------------------------
 cmd_test() {
   cmd_deps
-  cmd_build "$TEST_PREFIX"
+  cmd_build "$TEST_PREFIX" --enable-restricted-commands  # the tests exercise them
   local dirs=() rc=0
   [[ -d test/py ]] && dirs+=(test/py)
   [[ -d test/integration ]] && dirs+=(test/integration)
+  [[ -d test/security ]] && dirs+=(test/security)
   [[ ${#dirs[@]} -gt 0 ]] || die "no test directories"
   say "pytest ${dirs[*]} (GANETI_TEST_PREFIX=$TEST_PREFIX)"
   GANETI_TEST_PREFIX=$TEST_PREFIX "$VENV/bin/python3" -m pytest "${dirs[@]}" -q \

@@ -102,6 +102,8 @@ def init_cluster(cluster_name: str, master_netdev: str, enabled_hypervisors: lis
             raise errors.OpPrereqError("Invalid disk template '%s' (valid: %s)"
                                        % (dt, ", ".join(constants.DISK_TEMPLATES)),
                                        errors.ECODE_INVAL)
+    from ganeti.backend import sshkeys
+    ssh_key_bits = sshkeys.check_key_params(ssh_key_type, ssh_key_bits)
     file_storage_dir = file_storage_dir or _default_path("FILE_STORAGE_DIR")
     shared_file_storage_dir = shared_file_storage_dir or \
         _default_path("SHARED_FILE_STORAGE_DIR")
@@ -181,6 +183,14 @@ def init_cluster(cluster_name: str, master_netdev: str, enabled_hypervisors: lis
     data.upgrade_config()
     config.write_initial_config(pathutils.CLUSTER_CONF_FILE, data)
     ssconf.write_ssconf_files(config.compute_ssconf_values(data))
+    if modify_ssh_setup:
+        _setup_cluster_ssh_key(node.uuid, cluster_name, ssh_key_type, ssh_key_bits,
+                               feedback)
+    # S1: the files above were written by root; give them their owners and modes
+    problems = ensure_dirs.ensure_paths()
+    if problems:
+        raise errors.OpExecError("Cannot fix the owners of the new files: %s"
+                                 % "; ".join(problems))
     feedback("Starting the node daemon and the master daemons")
     _daemon_util("start", constants.NODED)
     _activate_master_ip(data)
@@ -204,6 +214,22 @@ def _activate_master_ip(data) -> None:
                                "netmask": cluster.master_netmask,
                                "ip_family": cluster.primary_ip_family}, False])
     res.raise_on_fail("Could not activate the master IP")
+
+
+def _setup_cluster_ssh_key(node_uuid: str, cluster_name: str, key_type: str,
+                           bits: int, feedback) -> None:
+    """The cluster's root SSH key (made when missing), authorized on the master and
+    recorded in ganeti_pub_keys."""
+    from ganeti.backend import sshkeys
+    try:
+        public, created = sshkeys.ensure_root_key(key_type, bits, "root@%s" % cluster_name)
+        if created:
+            feedback("Generated the cluster's %s SSH key (%d bits)" % (key_type, bits))
+        sshkeys.add_authorized_keys(sshkeys.authorized_keys_file(), [public], [])
+        sshkeys.write_pub_keys([[node_uuid, public]])
+    except errors.RpcError as err:
+        raise errors.OpExecError("Cannot set up the cluster SSH key: %s"
+                                 % errors.format_error(err)) from None
 
 
 def _write_known_hosts(cluster_name: str) -> None:

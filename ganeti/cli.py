@@ -292,6 +292,13 @@ def run_commands(prog: str, description: str, commands: list[Command], argv=None
         options = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else constants.EXIT_FAILURE
+    # S1.3: only root and the admin group may use the daemons (the socket modes
+    # refuse everybody else anyway; this gives a clear message first)
+    from ganeti import privsep
+    denied = privsep.cli_access_error(prog)
+    if denied:
+        sys.stderr.write(denied + "\n")
+        return constants.EXIT_FAILURE
     _log_command(prog, argv)
     try:
         return options._func(options) or 0
@@ -317,13 +324,41 @@ def run_commands(prog: str, description: str, commands: list[Command], argv=None
         return constants.EXIT_FAILURE
 
 
+# Options whose values are secrets: the commands log shows them redacted.
+_SECRET_OPTIONS = ("--os-parameters-private", "--os-parameters-secret")
+
+
+def _is_secret_option(name: str) -> bool:
+    # argparse also takes unambiguous abbreviations ("--os-parameters-se")
+    return len(name) > len("--os-parameters-") and \
+        any(opt.startswith(name) for opt in _SECRET_OPTIONS)
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """``argv`` with the values of secret options replaced by <redacted>."""
+    out = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(constants.REDACTED)
+            hide_next = False
+            continue
+        name, sep, _value = arg.partition("=")
+        if name.startswith("--") and _is_secret_option(name):
+            out.append(name + "=" + constants.REDACTED if sep else arg)
+            hide_next = not sep
+        else:
+            out.append(arg)
+    return out
+
+
 def _log_command(prog: str, argv: list[str]) -> None:
     from ganeti import pathutils
     try:
         with open(pathutils.COMMANDS_LOG, "a") as fh:
             fh.write("%s pid=%d uid=%d %s %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S"),
                                                    os.getpid(), os.getuid(), prog,
-                                                   " ".join(argv)))
+                                                   " ".join(redact_argv(argv))))
     except OSError:
         pass
 

@@ -15,6 +15,7 @@ import threading
 from ganeti import constants
 from ganeti import errors
 from ganeti import pathutils
+from ganeti import privsep
 from ganeti.utils import io
 from ganeti.utils import process
 
@@ -145,27 +146,37 @@ def remove_pidfile(daemon: str) -> None:
         io.remove_file(pathutils.daemon_pidfile(daemon))
 
 
-def check_user(daemon_user: str, options) -> None:
-    import pwd
+def check_user(daemon_user: str, options, daemon: str | None = None) -> None:
+    """The daemon must start as root (it drops privileges later) or as its user."""
     if getattr(options, "no_user_checks", False):
         return
+    if daemon in constants.DAEMONS:
+        privsep.check_start_user(daemon)
+        return
+    import pwd
     try:
         expected = pwd.getpwnam(daemon_user).pw_uid
     except KeyError:
         raise errors.GenericError("User %s does not exist" % daemon_user) from None
-    if os.geteuid() != expected:
+    if os.geteuid() not in (0, expected):
         raise errors.GenericError("Running as uid %d, but the build expects user %s"
                                   % (os.geteuid(), daemon_user))
 
 
 def run_daemon(daemon: str, options, prepare, serve, user: str = "root") -> int:
     """Start a daemon: ``prepare(options)`` binds sockets and returns a state object,
-    ``serve(state, stop_event)`` runs until the event is set."""
+    ``serve(state, stop_event)`` runs until the event is set.
+
+    A daemon whose build-time user is not root gives up root after ``prepare`` at the
+    latest (``prepare`` may do it itself right after binding, via
+    ``privsep.drop_privileges``), so nothing is ever served as root.
+    """
     try:
-        check_user(user, options)
+        check_user(user, options, daemon)
+        privsep.check_daemon_secrets(daemon)
         check_pidfile(daemon)
     except errors.GenericError as err:
-        sys.stderr.write("%s: %s\n" % (daemon, err))
+        sys.stderr.write("%s: %s\n" % (daemon, errors.format_error(err)))
         return 1
     readiness = _Readiness(None) if options.foreground else daemonize()
     setup_logging(daemon, options.debug, options.foreground, options.syslog)
@@ -180,6 +191,7 @@ def run_daemon(daemon: str, options, prepare, serve, user: str = "root") -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         state = prepare(options)
+        privsep.drop_privileges(daemon)
     except Exception as err:  # noqa: BLE001 - reported to the starting parent
         message = errors.format_error(err) if isinstance(err, errors.GenericError) \
             else "%s: %s" % (err.__class__.__name__, err)

@@ -167,25 +167,15 @@ class Processor:
                     return lu.dry_run_result
                 writes = _config_writes(self.context.cfg)
                 try:
-                    result = lu.exec(lambda msg: feedback(constants.ELOG_MESSAGE, msg))
+                    result = self._exec_and_post(lu, hooks, post_nodes, feedback)
                 finally:
+                    # after any LU that wrote the configuration, failed or not
                     if writes is not None and _config_writes(self.context.cfg) != writes:
                         try:
                             hooks.run_config_update()
                         except Exception:  # noqa: BLE001 - only ever logged
                             logging.exception("config-update hooks of %s failed",
                                               op.OP_ID)
-                if lu.HPATH and hasattr(lu, "build_hooks_nodes_post"):
-                    # e.g. a node that exec added also runs the post hooks
-                    post_nodes = lu.build_hooks_nodes_post()
-                try:
-                    post = hooks.run_phase(constants.HOOKS_PHASE_POST, post_nodes)
-                except Exception as err:  # noqa: BLE001 - post hooks never fail an op
-                    logging.exception("Post hooks of %s failed", op.OP_ID)
-                    self.log_warning("Post hooks could not run: %s" % err)
-                    post = {}
-                result = lu.hooks_callback(constants.HOOKS_PHASE_POST, post, feedback,
-                                           result)
             except BaseException:
                 self._remove_added_locks(lu)
                 raise
@@ -195,6 +185,19 @@ class Processor:
         finally:
             self._feedback = None
             self._job = None
+
+    def _exec_and_post(self, lu, hooks, post_nodes, feedback):
+        result = lu.exec(lambda msg: feedback(constants.ELOG_MESSAGE, msg))
+        if lu.HPATH and hasattr(lu, "build_hooks_nodes_post"):
+            # e.g. the node that exec added runs the post hooks too
+            post_nodes = lu.build_hooks_nodes_post()
+        try:
+            post = hooks.run_phase(constants.HOOKS_PHASE_POST, post_nodes)
+        except Exception as err:  # noqa: BLE001 - post hooks never fail an op
+            logging.exception("Post hooks of %s failed", lu.op.OP_ID)
+            self.log_warning("Post hooks could not run: %s" % err)
+            post = {}
+        return lu.hooks_callback(constants.HOOKS_PHASE_POST, post, feedback, result)
 
     def _acquire_locks(self, lu, priority: int) -> None:
         bgl_shared = not lu.REQ_BGL

@@ -245,6 +245,33 @@ class OpClusterSetParams(OpCode):
     )
 
 
+class OpClusterRenewCrypto(OpCode):
+    """Renew certificates and keys; never carries key material, only file paths that
+    the master reads itself."""
+    OP_ID = "OP_CLUSTER_RENEW_CRYPTO"
+    OP_PARAMS = (
+        ("new_cluster_certificate", False, t_bool, "New cluster certificate"),
+        ("node_certificates", False, t_bool, "New node client certificates"),
+        ("new_rapi_certificate", False, t_bool, "New RAPI certificate"),
+        ("rapi_certificate_file", None, t_maybe(t_nonempty_str),
+         "RAPI certificate file (key and certificate) on the master"),
+        ("new_spice_certificate", False, t_bool, "New SPICE certificate"),
+        ("spice_certificate_file", None, t_maybe(t_nonempty_str),
+         "SPICE certificate file (key and certificate) on the master"),
+        ("spice_ca_certificate_file", None, t_maybe(t_nonempty_str),
+         "SPICE CA certificate file on the master"),
+        ("new_confd_hmac_key", False, t_bool, "New confd HMAC key"),
+        ("new_cluster_domain_secret", False, t_bool, "New cluster domain secret"),
+        ("cluster_domain_secret_file", None, t_maybe(t_nonempty_str),
+         "Cluster domain secret file on the master"),
+        ("renew_ssh_keys", False, t_bool, "New cluster SSH root key pair"),
+        ("ssh_key_type", None, t_maybe(t_elem_of(constants.SSHK_ALL)), "SSH key type"),
+        ("ssh_key_bits", None, t_maybe(lambda v: t_int(v) and v > 0), "SSH key bits"),
+        ("verify_ssh_host_keys", True, t_bool, "Check SSH host keys"),
+        ("verbose", False, t_bool, "Verbose output"),
+    )
+
+
 # --- Nodes -----------------------------------------------------------------
 class OpNodeAdd(OpCode):
     OP_ID = "OP_NODE_ADD"
@@ -454,6 +481,342 @@ class OpTagsDel(OpCode):
     OP_ID = "OP_TAGS_DEL"
     OP_PARAMS = (("kind", _NO_DEFAULT, t_str, "Kind"), ("name", None, t_maybe(t_str), "Name"),
                  ("tags", _NO_DEFAULT, t_list_of(t_str), "Tags"))
+
+
+# --- Opcodes reachable through RAPI whose logical units may not exist yet ----------
+# (a job with one of them fails in masterd with OpCodeUnknown until its LU is added)
+_EVAC_MODES = ("primary-only", "secondary-only", "all")
+_REPLACE_MODES = ("replace_on_primary", "replace_on_secondary", "replace_new_secondary",
+                  "replace_auto")
+_STORAGE_TYPES = ("file", "sharedfile", "gluster", "lvm-pv", "lvm-vg", "diskless",
+                  "blockdev", "rbd", "ext")
+_EXPORT_MODES = ("local", "remote")
+P_IALLOCATOR = ("iallocator", None, t_maybe(t_str), "Instance allocator")
+P_EARLY_RELEASE = ("early_release", False, t_bool, "Release locks early")
+P_IGNORE_IPOLICY = ("ignore_ipolicy", False, t_bool, "Ignore the instance policy")
+P_GROUP_NAME = ("group_name", _NO_DEFAULT, t_nonempty_str, "Node group name")
+P_NETWORK_NAME = ("network_name", _NO_DEFAULT, t_nonempty_str, "Network name")
+P_MIGRATION_MODE = ("mode", None, t_maybe(t_elem_of(constants.HT_MIGRATION_MODES)),
+                    "Migration mode")
+P_MIGRATION_LIVE = ("live", None, t_maybe(t_bool), "Live migration (old parameter)")
+P_TARGET_NODE = ("target_node", None, t_maybe(t_str), "Target node")
+P_TARGET_NODE_UUID = ("target_node_uuid", None, t_maybe(t_str), "Target node UUID")
+P_REMOTE_NODE = ("remote_node", None, t_maybe(t_str), "New secondary node")
+P_REMOTE_NODE_UUID = ("remote_node_uuid", None, t_maybe(t_str), "New secondary UUID")
+P_STORAGE_TYPE = ("storage_type", _NO_DEFAULT, t_elem_of(_STORAGE_TYPES), "Storage type")
+P_ALLOC_POLICY = ("alloc_policy", None, t_maybe(t_elem_of(constants.VALID_ALLOC_POLICIES)),
+                  "Allocation policy")
+P_HV_STATE = ("hv_state", None, t_maybe(t_dict), "Static hypervisor state")
+P_DISK_STATE = ("disk_state", None, t_maybe(t_dict), "Static disk state")
+P_WAIT_FOR_SYNC = ("wait_for_sync", True, t_bool, "Wait for disks to sync")
+P_RUNTIME_CHANGES = ("allow_runtime_changes", True, t_bool,
+                     "Allow changing runtime parameters (e.g. memory) on the target")
+
+
+class OpNodePowercycle(OpCode):
+    OP_ID = "OP_NODE_POWERCYCLE"
+    OP_DSC_FIELD = "node_name"
+    OP_PARAMS = (P_NODE_NAME, P_NODE_UUID, P_FORCE)
+
+
+class OpNodeEvacuate(OpCode):
+    OP_ID = "OP_NODE_EVACUATE"
+    OP_DSC_FIELD = "node_name"
+    OP_PARAMS = (P_NODE_NAME, P_NODE_UUID, P_EARLY_RELEASE, P_REMOTE_NODE,
+                 P_REMOTE_NODE_UUID, P_IALLOCATOR,
+                 ("mode", _NO_DEFAULT, t_elem_of(_EVAC_MODES), "Evacuation mode"),
+                 ("ignore_soft_errors", None, t_maybe(t_bool), "Ignore soft errors"))
+
+
+class OpNodeMigrate(OpCode):
+    OP_ID = "OP_NODE_MIGRATE"
+    OP_DSC_FIELD = "node_name"
+    OP_PARAMS = (P_NODE_NAME, P_NODE_UUID, P_MIGRATION_MODE, P_MIGRATION_LIVE,
+                 P_TARGET_NODE, P_TARGET_NODE_UUID, P_RUNTIME_CHANGES, P_IGNORE_IPOLICY,
+                 P_IALLOCATOR)
+
+
+class OpNodeQueryStorage(OpCode):
+    OP_ID = "OP_NODE_QUERY_STORAGE"
+    OP_PARAMS = (P_OUTPUT_FIELDS,
+                 ("storage_type", None, t_maybe(t_elem_of(_STORAGE_TYPES)),
+                  "Storage type"),
+                 ("nodes", [], t_list_of(t_str), "Node names"),
+                 ("name", None, t_maybe(t_str), "Storage unit name"))
+
+
+class OpNodeModifyStorage(OpCode):
+    OP_ID = "OP_NODE_MODIFY_STORAGE"
+    OP_DSC_FIELD = "node_name"
+    OP_PARAMS = (P_NODE_NAME, P_NODE_UUID, P_STORAGE_TYPE,
+                 ("name", _NO_DEFAULT, t_nonempty_str, "Storage unit name"),
+                 ("changes", _NO_DEFAULT, t_dict, "Changes (e.g. allocatable)"))
+
+
+class OpRepairNodeStorage(OpCode):
+    OP_ID = "OP_REPAIR_NODE_STORAGE"
+    OP_DSC_FIELD = "node_name"
+    OP_PARAMS = (P_NODE_NAME, P_NODE_UUID, P_STORAGE_TYPE,
+                 ("name", _NO_DEFAULT, t_nonempty_str, "Storage unit name"),
+                 ("ignore_consistency", False, t_bool, "Ignore consistency"))
+
+
+class OpGroupAdd(OpCode):
+    OP_ID = "OP_GROUP_ADD"
+    OP_DSC_FIELD = "group_name"
+    OP_PARAMS = (P_GROUP_NAME, P_ALLOC_POLICY, P_HV_STATE, P_DISK_STATE,
+                 ("ndparams", None, t_maybe(t_dict), "Node parameters"),
+                 ("diskparams", None, t_maybe(t_dict_of_dicts), "Disk parameters"),
+                 ("ipolicy", None, t_maybe(t_dict), "Instance policy"))
+
+
+class OpGroupRemove(OpCode):
+    OP_ID = "OP_GROUP_REMOVE"
+    OP_DSC_FIELD = "group_name"
+    OP_PARAMS = (P_GROUP_NAME,)
+
+
+class OpGroupSetParams(OpCode):
+    OP_ID = "OP_GROUP_SET_PARAMS"
+    OP_DSC_FIELD = "group_name"
+    OP_PARAMS = (P_GROUP_NAME, P_ALLOC_POLICY, P_HV_STATE, P_DISK_STATE,
+                 ("ndparams", None, t_maybe(t_dict), "Node parameters"),
+                 ("diskparams", None, t_maybe(t_dict_of_dicts), "Disk parameters"),
+                 ("ipolicy", None, t_maybe(t_dict), "Instance policy"))
+
+
+class OpGroupRename(OpCode):
+    OP_ID = "OP_GROUP_RENAME"
+    OP_DSC_FIELD = "group_name"
+    OP_PARAMS = (P_GROUP_NAME, ("new_name", _NO_DEFAULT, t_nonempty_str, "New name"))
+
+
+class OpGroupAssignNodes(OpCode):
+    OP_ID = "OP_GROUP_ASSIGN_NODES"
+    OP_DSC_FIELD = "group_name"
+    OP_PARAMS = (P_GROUP_NAME, P_FORCE,
+                 ("nodes", _NO_DEFAULT, t_list_of(t_nonempty_str), "Nodes to assign"),
+                 ("node_uuids", None, t_maybe(t_list_of(t_str)), "Node UUIDs"))
+
+
+class OpNetworkAdd(OpCode):
+    OP_ID = "OP_NETWORK_ADD"
+    OP_DSC_FIELD = "network_name"
+    OP_PARAMS = (P_NETWORK_NAME,
+                 ("network", _NO_DEFAULT, t_nonempty_str, "IPv4 subnet (CIDR)"),
+                 ("gateway", None, t_maybe(t_str), "IPv4 gateway"),
+                 ("network6", None, t_maybe(t_str), "IPv6 subnet"),
+                 ("gateway6", None, t_maybe(t_str), "IPv6 gateway"),
+                 ("mac_prefix", None, t_maybe(t_str), "MAC prefix"),
+                 ("add_reserved_ips", None, t_maybe(t_list_of(t_str)),
+                  "IPs to reserve"),
+                 ("conflicts_check", True, t_bool, "Check for conflicting IPs"),
+                 ("tags", [], t_list_of(t_str), "Tags"))
+
+
+class OpNetworkRemove(OpCode):
+    OP_ID = "OP_NETWORK_REMOVE"
+    OP_DSC_FIELD = "network_name"
+    OP_PARAMS = (P_NETWORK_NAME, P_FORCE)
+
+
+class OpNetworkSetParams(OpCode):
+    OP_ID = "OP_NETWORK_SET_PARAMS"
+    OP_DSC_FIELD = "network_name"
+    OP_PARAMS = (P_NETWORK_NAME,
+                 ("gateway", None, t_maybe(t_str), "IPv4 gateway"),
+                 ("network6", None, t_maybe(t_str), "IPv6 subnet"),
+                 ("gateway6", None, t_maybe(t_str), "IPv6 gateway"),
+                 ("mac_prefix", None, t_maybe(t_str), "MAC prefix"),
+                 ("add_reserved_ips", None, t_maybe(t_list_of(t_str)), "IPs to reserve"),
+                 ("remove_reserved_ips", None, t_maybe(t_list_of(t_str)),
+                  "IPs to release"))
+
+
+class OpNetworkConnect(OpCode):
+    OP_ID = "OP_NETWORK_CONNECT"
+    OP_DSC_FIELD = "network_name"
+    OP_PARAMS = (("group_name", _NO_DEFAULT, t_nonempty_str, "Node group"),
+                 P_NETWORK_NAME,
+                 ("network_mode", _NO_DEFAULT, t_nonempty_str, "NIC mode"),
+                 ("network_link", _NO_DEFAULT, t_str, "NIC link"),
+                 ("network_vlan", "", t_str, "VLAN"),
+                 ("conflicts_check", True, t_bool, "Check for conflicting IPs"))
+
+
+class OpNetworkDisconnect(OpCode):
+    OP_ID = "OP_NETWORK_DISCONNECT"
+    OP_DSC_FIELD = "network_name"
+    OP_PARAMS = (("group_name", _NO_DEFAULT, t_nonempty_str, "Node group"),
+                 P_NETWORK_NAME)
+
+
+class OpNetworkRename(OpCode):
+    OP_ID = "OP_NETWORK_RENAME"
+    OP_DSC_FIELD = "network_name"
+    OP_PARAMS = (P_NETWORK_NAME, ("new_name", _NO_DEFAULT, t_nonempty_str, "New name"))
+
+
+class OpInstanceMultiAlloc(OpCode):
+    OP_ID = "OP_INSTANCE_MULTI_ALLOC"
+    OP_PARAMS = (P_IALLOCATOR,
+                 ("opportunistic_locking", False, t_bool, "Opportunistic locking"),
+                 ("instances", [], t_list_of(t_dict),
+                  "OP_INSTANCE_CREATE opcodes of the instances"))
+
+
+class OpInstanceReinstall(OpCode):
+    OP_ID = "OP_INSTANCE_REINSTALL"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID,
+                 ("force_variant", False, t_bool, "Accept an unknown OS variant"),
+                 ("os_type", None, t_maybe(t_str), "New operating system"),
+                 ("osparams", None, t_maybe(t_dict), "OS parameters"),
+                 ("osparams_private", None, t_maybe(t_dict), "Private OS parameters"),
+                 ("osparams_secret", None, t_maybe(t_dict), "Secret OS parameters"))
+
+
+class OpInstanceReplaceDisks(OpCode):
+    OP_ID = "OP_INSTANCE_REPLACE_DISKS"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_EARLY_RELEASE, P_IGNORE_IPOLICY,
+                 ("mode", _NO_DEFAULT, t_elem_of(_REPLACE_MODES), "Replacement mode"),
+                 ("disks", [], t_list_of(t_nonneg_int), "Disk indices"),
+                 P_REMOTE_NODE, P_REMOTE_NODE_UUID, P_IALLOCATOR)
+
+
+class OpInstanceActivateDisks(OpCode):
+    OP_ID = "OP_INSTANCE_ACTIVATE_DISKS"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID,
+                 ("ignore_size", False, t_bool, "Ignore the recorded disk sizes"),
+                 ("wait_for_sync", False, t_bool, "Wait for disks to sync"))
+
+
+class OpInstanceDeactivateDisks(OpCode):
+    OP_ID = "OP_INSTANCE_DEACTIVATE_DISKS"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_FORCE)
+
+
+def t_recreate_disk(v):
+    return t_nonneg_int(v) or (isinstance(v, list) and len(v) == 2
+                                and t_nonneg_int(v[0]) and t_dict(v[1]))
+
+
+class OpInstanceRecreateDisks(OpCode):
+    OP_ID = "OP_INSTANCE_RECREATE_DISKS"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID,
+                 ("disks", [], t_list_of(t_recreate_disk),
+                  "Disks: indices or [index, {size, mode, ...}]"),
+                 ("nodes", [], t_list_of(t_nonempty_str), "New nodes"),
+                 ("node_uuids", None, t_maybe(t_list_of(t_str)), "New node UUIDs"),
+                 P_IALLOCATOR)
+
+
+class OpInstanceGrowDisk(OpCode):
+    OP_ID = "OP_INSTANCE_GROW_DISK"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_WAIT_FOR_SYNC, P_IGNORE_IPOLICY,
+                 ("disk", _NO_DEFAULT, t_nonneg_int, "Disk index"),
+                 ("amount", _NO_DEFAULT, t_nonneg_int, "Amount (MiB)"),
+                 ("absolute", False, t_bool, "The amount is the new size"))
+
+
+class OpBackupPrepare(OpCode):
+    OP_ID = "OP_BACKUP_PREPARE"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID,
+                 ("mode", _NO_DEFAULT, t_elem_of(_EXPORT_MODES), "Export mode"))
+
+
+class OpBackupExport(OpCode):
+    OP_ID = "OP_BACKUP_EXPORT"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_SHUTDOWN_TIMEOUT,
+                 ("compress", "none", t_str, "Compression tool"),
+                 ("target_node", None, t_any, "Target node (or remote target list)"),
+                 P_TARGET_NODE_UUID,
+                 ("shutdown", True, t_bool, "Shut the instance down first"),
+                 ("remove_instance", False, t_bool, "Remove the instance afterwards"),
+                 ("ignore_remove_failures", False, t_bool, "Ignore removal failures"),
+                 ("mode", "local", t_elem_of(_EXPORT_MODES), "Export mode"),
+                 ("x509_key_name", None, t_maybe(t_list), "Remote export key name"),
+                 ("destination_x509_ca", None, t_maybe(t_str), "Remote CA"),
+                 ("zero_free_space", False, t_bool, "Zero free space first"),
+                 ("zeroing_timeout_fixed", None, t_maybe(t_nonneg_int),
+                  "Fixed zeroing timeout"),
+                 ("zeroing_timeout_per_mib", None, t_maybe(t_number),
+                  "Zeroing timeout per MiB"),
+                 ("long_sleep", False, t_bool, "Allow long instance shutdowns"))
+
+
+class OpBackupRemove(OpCode):
+    OP_ID = "OP_BACKUP_REMOVE"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID)
+
+
+class OpInstanceMigrate(OpCode):
+    OP_ID = "OP_INSTANCE_MIGRATE"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_MIGRATION_MODE, P_MIGRATION_LIVE,
+                 ("cleanup", False, t_bool, "Clean up a failed migration"),
+                 ("allow_failover", False, t_bool, "Fail over if migration is impossible"),
+                 P_TARGET_NODE, P_TARGET_NODE_UUID, P_RUNTIME_CHANGES, P_IGNORE_IPOLICY,
+                 P_IALLOCATOR,
+                 ("ignore_hvversions", False, t_bool, "Ignore hypervisor versions"))
+
+
+class OpInstanceFailover(OpCode):
+    OP_ID = "OP_INSTANCE_FAILOVER"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_SHUTDOWN_TIMEOUT,
+                 ("ignore_consistency", False, t_bool, "Ignore disk consistency"),
+                 P_TARGET_NODE, P_TARGET_NODE_UUID, P_IGNORE_IPOLICY,
+                 ("cleanup", False, t_bool, "Clean up a failed migration"),
+                 P_IALLOCATOR)
+
+
+class OpInstanceRename(OpCode):
+    OP_ID = "OP_INSTANCE_RENAME"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID,
+                 ("new_name", _NO_DEFAULT, t_nonempty_str, "New name"),
+                 ("ip_check", False, t_bool, "Check the new IP is not in use"),
+                 ("name_check", True, t_bool, "Check the new name resolves"))
+
+
+class OpInstanceSetParams(OpCode):
+    OP_ID = "OP_INSTANCE_SET_PARAMS"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID, P_FORCE, P_IGNORE_IPOLICY,
+                 P_WAIT_FOR_SYNC, P_REMOTE_NODE, P_REMOTE_NODE_UUID, P_IALLOCATOR,
+                 ("force_variant", False, t_bool, "Accept an unknown OS variant"),
+                 ("nics", [], t_list, "NIC changes: [op, index or id, params]"),
+                 ("disks", [], t_list, "Disk changes: [op, index or id, params]"),
+                 ("beparams", {}, t_dict, "Backend parameters"),
+                 ("runtime_mem", None, t_maybe(lambda v: t_int(v) and v > 0),
+                  "New runtime memory (MiB)"),
+                 ("hvparams", {}, t_dict, "Hypervisor parameters"),
+                 ("disk_template", None, t_maybe(t_elem_of(constants.DISK_TEMPLATES)),
+                  "New disk template"),
+                 ("pnode", None, t_maybe(t_str), "New primary node"),
+                 ("pnode_uuid", None, t_maybe(t_str), "New primary node UUID"),
+                 ("os_name", None, t_maybe(t_str), "New operating system"),
+                 ("osparams", None, t_maybe(t_dict), "OS parameters"),
+                 ("osparams_private", None, t_maybe(t_dict), "Private OS parameters"),
+                 ("offline", None, t_maybe(t_bool), "Mark offline or online"),
+                 ("conflicts_check", True, t_bool, "Check for conflicting IPs"),
+                 ("hotplug", False, t_bool, "Hotplug devices"),
+                 ("hotplug_if_possible", False, t_bool, "Hotplug if possible"),
+                 ("instance_communication", None, t_maybe(t_bool),
+                  "Instance communication NIC"),
+                 ("ext_params", {}, t_dict, "ExtStorage parameters"),
+                 ("file_driver", None, t_maybe(t_elem_of(constants.FILE_DRIVER)),
+                  "File driver"),
+                 ("file_storage_dir", None, t_maybe(t_str), "File storage directory"))
 
 
 def _build_mapping() -> dict:

@@ -30,6 +30,10 @@ class SshHostKeyError(errors.GenericError):
     """A node presented an SSH host key other than the cluster's known one."""
 
 
+class SshAuthError(errors.OpExecError):
+    """The node refused the offered client key (another key may be tried)."""
+
+
 def vcluster_env_for(hostname: str) -> dict:
     """Environment that makes a command act as virtual node ``hostname``.
 
@@ -239,7 +243,7 @@ class SshRunner:
                 self._mismatch_message(host, address)) from None
         except paramiko.AuthenticationException as err:
             client.close()
-            raise errors.OpExecError(
+            raise SshAuthError(
                 f"SSH authentication as {self.user} to {where} with key"
                 f" {self._resolve_key_file()} failed: {err}") from None
         except paramiko.SSHException as err:

@@ -7,6 +7,9 @@ request.  Nothing outside this table can be reached over the network.
 from ganeti.backend import hooks
 from ganeti.backend import instance
 from ganeti.backend import node
+from ganeti.backend import crypto_tokens
+from ganeti.backend import sshkeys
+from ganeti.backend import restricted
 
 
 def _os_diagnose():
@@ -69,8 +72,17 @@ PROCEDURES = {
     "file_storage_dir_remove": instance.file_storage_dir_remove,
     "hypervisor_validate_params": instance.hypervisor_validate_params,
     "hooks_runner": hooks.hooks_runner,
+    "restricted_command": restricted.restricted_command,
     "os_diagnose": _os_diagnose,
     "os_validate": _os_validate,
+    "node_crypto_tokens": crypto_tokens.node_crypto_tokens,
+    "node_crypto_stage_server_cert": crypto_tokens.node_crypto_stage_server_cert,
+    "node_crypto_activate": crypto_tokens.node_crypto_activate,
+    "node_crypto_abort": crypto_tokens.node_crypto_abort,
+    "node_demote_from_mc": crypto_tokens.node_demote_from_mc,
+    "node_ssh_keys_renew": sshkeys.node_ssh_keys_renew,
+    "node_ssh_key_remove": sshkeys.node_ssh_key_remove,
+    "node_ssh_pub_keys_update": sshkeys.node_ssh_pub_keys_update,
 }
 
 

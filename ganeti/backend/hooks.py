@@ -6,32 +6,23 @@ order, with exactly the environment given (all values strings) plus a safe PATH.
 
 import os
 import re
-import stat
 
 from ganeti import constants
 from ganeti import errors
 from ganeti import pathutils
+from ganeti.backend import restricted
 from ganeti.backend.node import _check
 from ganeti.utils import process
 
-HOOK_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+# \Z, not $: a name ending in a newline is not a safe name
+HOOK_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+\Z")
 HPATH_RE = re.compile(r"^[a-z0-9-]+$")
 HOOK_TIMEOUT = 3600
 
 
 def _dir_is_safe(path: str) -> str | None:
     """Why a hooks directory must not be used, or None when it is fine (S5 stricter 4)."""
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        return "cannot stat %s: %s" % (path, err.strerror)
-    if not stat.S_ISDIR(st.st_mode):
-        return "%s is not a directory" % path
-    if st.st_uid != 0 and os.getuid() == 0:
-        return "%s is not owned by root" % path
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "%s is writable by group or others" % path
-    return None
+    return restricted.script_dir_problem(path)
 
 
 def run_hooks(hpath: str, phase: str, env: dict, base_dir: str | None = None) -> list:
@@ -45,7 +36,8 @@ def run_hooks(hpath: str, phase: str, env: dict, base_dir: str | None = None) ->
     directory = os.path.join(base_dir or pathutils.HOOKS_BASE_DIR, subdir)
     if not os.path.isdir(directory):
         return []
-    problem = _dir_is_safe(directory)
+    # the base directory too: whoever may write it can swap the subdirectory
+    problem = _dir_is_safe(directory) or _dir_is_safe(os.path.dirname(directory))
     if problem:
         return [(subdir, constants.HKR_FAIL, "Hooks directory refused: %s" % problem)]
     run_env = {str(k): "" if v is None else str(v) for k, v in env.items()}
@@ -58,6 +50,10 @@ def run_hooks(hpath: str, phase: str, env: dict, base_dir: str | None = None) ->
         if not HOOK_NAME_RE.match(name) or not os.path.isfile(path) or \
                 not os.access(path, os.X_OK):
             results.append((rel, constants.HKR_SKIP, ""))
+            continue
+        problem = restricted.script_file_problem(path)
+        if problem:
+            results.append((rel, constants.HKR_FAIL, "Hook script refused: %s" % problem))
             continue
         result = process.run_cmd([path], env=run_env, reset_env=True, cwd="/",
                                  timeout=HOOK_TIMEOUT, merge_stderr=True)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ganeti import constants, errors, pathutils
+from ganeti.backend import restricted
 from ganeti.utils import process
 
 SAFE_PATH = "/sbin:/bin:/usr/sbin:/usr/bin"
@@ -100,6 +101,18 @@ def _check_script(os_dir: str, script: str) -> None:
         raise _InvalidOs(f"'{script}' is not a regular file")
     if not st.st_mode & stat.S_IXUSR:
         raise _InvalidOs(f"'{script}' is not executable")
+    problem = restricted.script_file_problem(os.path.join(os_dir, script))
+    if problem:
+        raise _InvalidOs(f"script refused: {problem}")
+
+
+def _check_dir_safety(os_dir: str) -> None:
+    """OS definitions run as root: only from root-owned, not group/world-writable
+    directories, and the search path directory holding them too (stricter point 4)."""
+    problem = restricted.script_dir_problem(os_dir) or \
+        restricted.script_dir_problem(os.path.dirname(os.path.normpath(os_dir)))
+    if problem:
+        raise _InvalidOs(f"directory refused: {problem}")
 
 
 def _read_lines(os_dir: str, fname: str) -> list[str]:
@@ -148,6 +161,7 @@ def _check_os_dir(name: str, os_dir: str) -> OsInfo:
     try:
         if not os.path.isdir(os_dir):
             raise _InvalidOs(f"'{os_dir}' is not a directory")
+        _check_dir_safety(os_dir)
         # Keep the declared versions even when unsupported: diagnose shows them.
         info.api_versions = _read_api_versions(os_dir)
         _check_api_supported(info.api_versions)

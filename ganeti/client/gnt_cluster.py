@@ -97,7 +97,9 @@ def _setup_init(p) -> None:
     p.add_argument("--ipolicy-vcpu-ratio", type=float, default=None)
     p.add_argument("--ipolicy-spindle-ratio", type=float, default=None)
     p.add_argument("--ssh-key-type", choices=sorted(constants.SSHK_ALL), default="rsa")
-    p.add_argument("--ssh-key-bits", type=int, default=2048)
+    p.add_argument("--ssh-key-bits", type=int, default=None,
+                   help="Size of the cluster SSH key (default: 2048 for rsa, 384 for "
+                   "ecdsa)")
     p.add_argument("--user-shutdown", choices=["yes", "no"], default="no")
 
 
@@ -384,6 +386,78 @@ def remove_tags(opts) -> int:
     return 0
 
 
+def renew_crypto(opts) -> int:
+    """Renew certificates, keys and secrets on every node (OpClusterRenewCrypto).
+
+    Given files are only named in the job (as absolute paths); the master reads them.
+    They are checked here first so that a bad file fails before anything changes.
+    """
+    import os
+    from ganeti.cmdlib import crypto as crypto_lu
+    paths = {}
+    for attr in ("rapi_certificate", "spice_certificate", "spice_ca_certificate",
+                 "cluster_domain_secret"):
+        value = getattr(opts, attr)
+        paths[attr] = os.path.abspath(value) if value else None
+    if paths["rapi_certificate"]:
+        crypto_lu.load_key_cert_file(paths["rapi_certificate"], "RAPI certificate")
+    if paths["spice_certificate"]:
+        crypto_lu.load_key_cert_file(paths["spice_certificate"], "SPICE certificate")
+    if paths["spice_ca_certificate"]:
+        crypto_lu.load_cert_file(paths["spice_ca_certificate"], "SPICE CA certificate")
+    if paths["cluster_domain_secret"]:
+        crypto_lu.load_domain_secret_file(paths["cluster_domain_secret"])
+    op = opcodes.OpClusterRenewCrypto(
+        new_cluster_certificate=opts.new_cluster_certificate,
+        node_certificates=opts.new_node_certificates,
+        new_rapi_certificate=opts.new_rapi_certificate,
+        rapi_certificate_file=paths["rapi_certificate"],
+        new_spice_certificate=opts.new_spice_certificate,
+        spice_certificate_file=paths["spice_certificate"],
+        spice_ca_certificate_file=paths["spice_ca_certificate"],
+        new_confd_hmac_key=opts.new_confd_hmac_key,
+        new_cluster_domain_secret=opts.new_cluster_domain_secret,
+        cluster_domain_secret_file=paths["cluster_domain_secret"],
+        renew_ssh_keys=opts.new_ssh_keys, ssh_key_type=opts.ssh_key_type,
+        ssh_key_bits=opts.ssh_key_bits,
+        verify_ssh_host_keys=not opts.no_ssh_key_check)
+    if not opts.force and not cli.ask_user(
+            "Updating certificates and keys on every node now; instances keep "
+            "running. Continue?"):
+        sys.stderr.write("Aborted (use -f to skip this question).\n")
+        return constants.EXIT_FAILURE
+    (done,) = cli.send_job([op], opts)
+    if done:
+        sys.stdout.write("Renewed: %s\n" % ", ".join(done))
+    return constants.EXIT_SUCCESS
+
+
+def _setup_renew_crypto(p) -> None:
+    cli.add_job_options(p, dry_run=False)
+    p.add_argument("-f", "--force", action="store_true", help="Do not ask for "
+                   "confirmation")
+    p.add_argument("--new-cluster-certificate", action="store_true",
+                   help="New cluster certificate (server.pem) and node certificates")
+    p.add_argument("--new-node-certificates", action="store_true",
+                   help="New client certificate for every node")
+    p.add_argument("--new-rapi-certificate", action="store_true")
+    p.add_argument("--rapi-certificate", metavar="FILE", default=None,
+                   help="Use this PEM file (key and certificate) for RAPI")
+    p.add_argument("--new-spice-certificate", action="store_true")
+    p.add_argument("--spice-certificate", metavar="FILE", default=None)
+    p.add_argument("--spice-ca-certificate", metavar="FILE", default=None)
+    p.add_argument("--new-confd-hmac-key", action="store_true")
+    p.add_argument("--new-cluster-domain-secret", action="store_true")
+    p.add_argument("--cluster-domain-secret", metavar="FILE", default=None)
+    p.add_argument("--new-ssh-keys", action="store_true",
+                   help="New SSH key pair for root on every node")
+    p.add_argument("--ssh-key-type", choices=sorted(constants.SSHK_ALL), default=None)
+    p.add_argument("--ssh-key-bits", type=int, default=None)
+    p.add_argument("--no-ssh-key-check", action="store_true",
+                   help="Accepted for compatibility: keys are distributed over node "
+                   "RPC, not SSH")
+
+
 def _setup_verify(p) -> None:
     cli.add_job_options(p, dry_run=False)
     p.add_argument("--no-nplus1-mem", action="store_true")
@@ -409,6 +483,9 @@ def main(argv=None) -> int:
         cli.Command("info", info, "Show the cluster configuration",
                     lambda p: p.add_argument("--roman", action="store_true")),
         cli.Command("getmaster", getmaster, "Print the name of the master node"),
+        cli.Command("renew-crypto", renew_crypto,
+                    "Renew the cluster's certificates, keys and secrets",
+                    _setup_renew_crypto),
         cli.Command("master-ping", master_ping, "Check whether the master responds"),
         cli.Command("version", version, "Show the software versions of the cluster"),
         cli.Command("redist-conf", redist_conf, "Push the configuration to every node",

@@ -96,6 +96,104 @@ def remove_tags(opts) -> int:
     return 0
 
 
+def _group_nodes(group: str) -> list[str]:
+    result = cli.get_client().query(constants.QR_NODE, ["name"], ["=", "group", group])
+    names = [row[0][1] for row in result["data"]]
+    if not names:
+        raise cli.UsageError("No nodes found in node group '%s'" % group)
+    return names
+
+
+def restricted_command(opts) -> int:
+    """Run a restricted command on nodes and print each node's output."""
+    if opts.node_group:
+        if opts.nodes:
+            raise cli.UsageError("Give either -g GROUP or node names, not both")
+        nodes = _group_nodes(opts.node_group)
+    elif opts.nodes:
+        nodes = opts.nodes
+    else:
+        raise cli.UsageError("No node names given (or -g GROUP)")
+    op = opcodes.OpRestrictedCommand(command=opts.command, nodes=nodes,
+                                     use_locking=opts.sync)
+    (results,) = cli.send_job([op], opts)
+    code = constants.EXIT_SUCCESS
+    for name, (ok, text) in zip(nodes, results, strict=True):
+        lines = str(text).splitlines()
+        if opts.show_machine_names:
+            out = ["%s: %s" % (name, line) for line in lines]
+        else:
+            out = ["-" * 48, "Node: %s" % name] + lines
+        if out:
+            sys.stdout.write("\n".join(out) + "\n")
+        if not ok:
+            code = constants.EXIT_FAILURE
+    return code
+
+
+def _setup_restricted(p) -> None:
+    cli.add_job_options(p, dry_run=False)
+    p.add_argument("-M", dest="show_machine_names", action="store_true",
+                   help="Prefix every output line with the node name")
+    p.add_argument("--sync", action="store_true",
+                   help="Take the node locks while the command runs")
+    p.add_argument("-g", "--node-group", default=None,
+                   help="Run on every node of this group")
+    p.add_argument("command", help="Name of the restricted command (no arguments)")
+    p.add_argument("nodes", nargs="*", help="Nodes to run it on")
+
+
+def modify(opts) -> int:
+    """Change a node's roles, capabilities or parameters (OpNodeSetParams)."""
+    ndparams = cli.parse_key_values(opts.node_parameters, "node parameters")
+    for key, value in list(ndparams.items()):
+        kind = constants.NDS_PARAMETER_TYPES.get(key)
+        if kind is None:
+            raise cli.UsageError("Unknown node parameter '%s'" % key)
+        if value == constants.VALUE_DEFAULT:
+            continue
+        if kind == "int":
+            ndparams[key] = int(value)
+        elif kind == "float":
+            ndparams[key] = float(value)
+        elif kind == "bool":
+            ndparams[key] = str(value).lower() in ("yes", "true", "1")
+    values = [opts.master_candidate, opts.drained, opts.offline, opts.master_capable,
+              opts.vm_capable]
+    if all(v is None for v in values) and not ndparams:
+        raise cli.UsageError("Please give at least one of the parameters")
+    op = opcodes.OpNodeSetParams(node_name=opts.node,
+                                 master_candidate=_yes_no(opts.master_candidate),
+                                 drained=_yes_no(opts.drained),
+                                 offline=_yes_no(opts.offline),
+                                 master_capable=_yes_no(opts.master_capable),
+                                 vm_capable=_yes_no(opts.vm_capable),
+                                 auto_promote=opts.auto_promote, force=opts.force,
+                                 ndparams=ndparams or None)
+    (result,) = cli.send_job([op], opts)
+    if result:
+        sys.stdout.write("Modified node %s\n" % opts.node)
+        for param, value in result:
+            sys.stdout.write(" - %-5s -> %s\n" % (param, value))
+    return 0
+
+
+def _setup_modify(p) -> None:
+    cli.add_job_options(p, dry_run=False)
+    yes_no = ["yes", "no"]
+    p.add_argument("-C", "--master-candidate", choices=yes_no, default=None,
+                   help="Make the node a master candidate (yes) or demote it (no)")
+    p.add_argument("-D", "--drained", choices=yes_no, default=None)
+    p.add_argument("-O", "--offline", choices=yes_no, default=None)
+    p.add_argument("--master-capable", choices=yes_no, default=None)
+    p.add_argument("--vm-capable", choices=yes_no, default=None)
+    p.add_argument("--auto-promote", action="store_true",
+                   help="Promote other nodes when the candidate pool would shrink")
+    p.add_argument("--node-parameters", default=None)
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("node")
+
+
 def _setup_add(p) -> None:
     cli.add_job_options(p, dry_run=False)
     p.add_argument("node")
@@ -132,6 +230,8 @@ def main(argv=None) -> int:
     commands = [
         cli.Command("add", add, "Add a node to the cluster", _setup_add),
         cli.Command("remove", remove, "Remove a node from the cluster", _setup_node),
+        cli.Command("modify", modify, "Change a node's roles or parameters",
+                    _setup_modify),
         cli.Command("list", list_nodes, "List nodes", _setup_list),
         cli.Command("list-fields", list_fields, "List the available node fields",
                     lambda p: p.add_argument("fields", nargs="*")),
@@ -141,5 +241,7 @@ def main(argv=None) -> int:
                     lambda p: p.add_argument("node")),
         cli.Command("add-tags", add_tags, "Add tags to a node", _setup_tags),
         cli.Command("remove-tags", remove_tags, "Remove tags from a node", _setup_tags),
+        cli.Command("restricted-command", restricted_command,
+                    "Run a restricted command on nodes", _setup_restricted),
     ]
     return cli.run_commands("gnt-node", "Ganeti node administration", commands, argv)

@@ -3,6 +3,8 @@
 from ganeti import errors
 from ganeti import opcodes
 from ganeti.cmdlib import cluster, instance, misc, node
+from ganeti.cmdlib import restricted as restricted_lu
+from ganeti.cmdlib import crypto, node_modify
 
 _LU_MAP = {
     opcodes.OpClusterPostInit: cluster.LUClusterPostInit,
@@ -12,6 +14,8 @@ _LU_MAP = {
     opcodes.OpClusterRedistConf: cluster.LUClusterRedistConf,
     opcodes.OpNodeAdd: node.LUNodeAdd,
     opcodes.OpNodeRemove: node.LUNodeRemove,
+    opcodes.OpNodeSetParams: node_modify.LUNodeSetParams,
+    opcodes.OpClusterRenewCrypto: crypto.LUClusterRenewCrypto,
     opcodes.OpInstanceCreate: instance.LUInstanceCreate,
     opcodes.OpInstanceRemove: instance.LUInstanceRemove,
     opcodes.OpInstanceStartup: instance.LUInstanceStartup,
@@ -22,6 +26,7 @@ _LU_MAP = {
     opcodes.OpQuery: misc.LUQuery,
     opcodes.OpQueryFields: misc.LUQueryFields,
     opcodes.OpTestDelay: misc.LUTestDelay,
+    opcodes.OpRestrictedCommand: restricted_lu.LURestrictedCommand,
     opcodes.OpTagsGet: misc.LUTagsGet,
     opcodes.OpTagsSet: misc.LUTagsSet,
     opcodes.OpTagsDel: misc.LUTagsDel,

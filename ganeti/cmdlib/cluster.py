@@ -36,6 +36,9 @@ class LUClusterDestroy(LogicalUnit):
     def build_hooks_env(self):
         return {"OP_TARGET": self.cfg.get_cluster_name()}
 
+    def build_hooks_nodes(self):
+        return [], [self.master_uuid()]
+
     def check_prereq(self):
         nodes = self.cfg.get_node_list()
         if len(nodes) != 1 or nodes[0] != self.master_uuid():
@@ -48,6 +51,10 @@ class LUClusterDestroy(LogicalUnit):
 
     def exec(self, feedback_fn):
         master = self.master_uuid()
+        hooks = getattr(self, "hooks_master", None)
+        if hooks is not None:
+            # post hooks while the master still serves them (spec 3.1)
+            hooks.run_post_now([master])
         cluster = self.cfg.get_cluster_info()
         result = self.rpc.call_single("node_deactivate_master_ip", master,
                                       [_master_ip_params(cluster), False])
@@ -55,6 +62,28 @@ class LUClusterDestroy(LogicalUnit):
             self.log_warning("Could not disable the master IP: %s", result.fail_msg)
         self.proc.context.schedule_cluster_destroy()
         return master
+
+
+def _script_difference(master, node) -> str | None:
+    """How a node's [sha256, owner, group, mode] differs from the master's, or None."""
+    if master == node:
+        return None
+    if node is None:
+        return "is missing (present on the master)"
+    if master is None:
+        return "is not present on the master"
+    if master[0] is None or node[0] is None:
+        return "cannot be compared: master %s, node %s" % (
+            master[1] if master[0] is None else "ok", node[1] if node[0] is None else "ok")
+    what = []
+    if master[0] != node[0]:
+        what.append("content (sha256 %s..., master %s...)" % (node[0][:12], master[0][:12]))
+    if master[1:3] != node[1:3]:
+        what.append("owner (%s:%s, master %s:%s)" % (node[1], node[2], master[1],
+                                                     master[2]))
+    if master[3] != node[3]:
+        what.append("mode (%04o, master %04o)" % (node[3], master[3]))
+    return "differs from the master's: %s" % ", ".join(what)
 
 
 def _master_ip_params(cluster) -> dict:
@@ -141,6 +170,9 @@ class LUClusterVerify(LogicalUnit):
             "master-ssconf": None,
             "os": None,
             "instancelist": list(cluster.enabled_hypervisors),
+            "file-modes": None,
+            "certificates": None,
+            "script-hashes": None,
         }
         if constants.DT_FILE in cluster.enabled_disk_templates and cluster.file_storage_dir:
             from ganeti.rpc.node import virtual_path
@@ -167,6 +199,8 @@ class LUClusterVerify(LogicalUnit):
             for inst_name in payload.get("instancelist", []):
                 running_on.setdefault(inst_name, []).append(node)
         self._verify_files(online, results, master_sums)
+        feedback_fn("* Verifying secret files, certificates and scripts")
+        self._verify_integrity(online, results, cluster.master_node)
         feedback_fn("* Verifying OS definitions")
         self._verify_os(data, node_os)
         feedback_fn("* Verifying instances")
@@ -285,6 +319,62 @@ class LUClusterVerify(LogicalUnit):
                     self._error("ENODEFILECHECK", "node", node.name,
                                 "file %s differs from the master's"
                                 % os.path.basename(name))
+
+    # Integrity (beyond Ganeti: cross-node script comparison) ----------------
+    def _verify_integrity(self, online, results, master_uuid) -> None:
+        payloads = {n.uuid: results[n.uuid].payload or {} for n in online
+                    if not results[n.uuid].fail_msg}
+        for node in online:
+            payload = payloads.get(node.uuid)
+            if payload is None:
+                continue
+            for path, (mode, owner, group) in sorted(
+                    (payload.get("file-modes") or {}).items()):
+                if mode & 0o007:
+                    self._error("ENODEFILECHECK", "node", node.name,
+                                "secret file %s has mode %04o (owner %s:%s): others may "
+                                "access it; use mode %04o" % (path, mode, owner, group,
+                                                              mode & 0o770))
+            if node.uuid != master_uuid:  # the master's are checked locally
+                self._verify_node_certs(node, payload.get("certificates") or {})
+            scripts = payload.get("script-hashes") or {}
+            for key, problem in sorted((scripts.get("problems") or {}).items()):
+                code = {"hooks": "ENODEHOOKS", "os": "ENODEOS"}.get(
+                    key.split("/")[0].split("-search-path")[0], "ENODEFILECHECK")
+                self._error(code, "node", node.name,
+                            "%s is unsafe: %s" % (key, problem))
+        reference = (payloads.get(master_uuid) or {}).get("script-hashes")
+        if not reference:
+            return
+        ref_files = reference.get("files") or {}
+        for node in online:
+            if node.uuid == master_uuid or node.uuid not in payloads:
+                continue
+            files = (payloads[node.uuid].get("script-hashes") or {}).get("files") or {}
+            for key in sorted(set(ref_files) | set(files)):
+                problem = _script_difference(ref_files.get(key), files.get(key))
+                if problem:
+                    self._error("ENODEFILECHECK", "node", node.name,
+                                "script %s %s" % (key, problem))
+
+    def _verify_node_certs(self, node, certs: dict) -> None:
+        for path in (pathutils.NODED_CERT_FILE, pathutils.NODED_CLIENT_CERT_FILE):
+            name = os.path.basename(path)
+            if not any(os.path.basename(p) == name for p in certs):
+                self._error("ECLUSTERCERT", "node", node.name,
+                            "certificate file %s is missing" % name)
+        for path, value in sorted(certs.items()):
+            if isinstance(value, str):
+                self._error("ECLUSTERCERT", "node", node.name, "%s: %s" % (path, value))
+                continue
+            days = (value - time.time()) / 86400
+            if days < 0:
+                self._error("ECLUSTERCERT", "node", node.name,
+                            "certificate %s expired on %s" % (path, time.ctime(value)))
+            elif days < CERT_WARN_DAYS:
+                self._error("ECLUSTERCERT", "node", node.name,
+                            "certificate %s expires in %d days" % (path, days),
+                            warning=True)
 
     def _verify_node(self, node, payload, start, end) -> None:
         version = payload.get("version")

@@ -11,6 +11,7 @@ from ganeti import objects
 from ganeti import pathutils
 from ganeti import serializer
 from ganeti.cmdlib.base import LogicalUnit, expand_node
+from ganeti.cmdlib import crypto as crypto_lu
 
 NODE_JOIN_TIMEOUT = 120
 
@@ -83,7 +84,6 @@ class LUNodeAdd(LogicalUnit):
             candidates < cluster.candidate_pool_size
 
     def exec(self, feedback_fn):
-        from ganeti import ssh
         name = self.op.node_name
         cluster = self.cfg.get_cluster_info()
         feedback_fn("Adding node %s (%s) to the cluster" % (name, self.primary_ip))
@@ -93,12 +93,11 @@ class LUNodeAdd(LogicalUnit):
         payload = {"cluster_name": cluster.cluster_name, "node_name": name,
                    "server_pem": server_pem, "ssconf": ssconf_values,
                    "start_daemons": True}
-        runner = ssh.SshRunner(cluster.cluster_name)
-        env = ssh.vcluster_env_for(name)
-        command = [pathutils.PREPARE_NODE_JOIN]
-        result = runner.run(name, self.primary_ip, self.ssh_port, command,
-                            stdin_data=serializer.dump_json(payload), env=env,
-                            timeout=NODE_JOIN_TIMEOUT)
+        if cluster.modify_ssh_setup:
+            # S2.1: host keys, root key pair and authorization, inside the SSH channel
+            payload["ssh"] = crypto_lu.ssh_join_data(cluster)
+        result = crypto_lu.run_join_over_ssh(cluster, name, self.primary_ip,
+                                             self.ssh_port, payload, NODE_JOIN_TIMEOUT)
         if result.exit_code != 0:
             raise errors.OpExecError("Setting up node %s over SSH failed (exit code %s): %s"
                                      % (name, result.exit_code,
@@ -123,6 +122,9 @@ class LUNodeAdd(LogicalUnit):
         self.proc.glm.add(locking.LEVEL_NODE, [node.uuid])
         self.proc.glm.add(locking.LEVEL_NODE_RES, [node.uuid])
         self.proc.context.redistribute_config(full=True, nodes=[node.uuid])
+        if "ssh" in payload:
+            crypto_lu.update_pub_keys(self, [[node.uuid,
+                                              payload["ssh"]["root_key"]["public"]]])
         self.node_uuid = node.uuid
         if self.become_candidate:
             feedback_fn("Node %s is now a master candidate" % name)
@@ -193,8 +195,13 @@ class LUNodeRemove(LogicalUnit):
 
     def exec(self, feedback_fn):
         node = self.node
+        hooks = getattr(self, "hooks_master", None)
+        if hooks is not None and not node.offline:
+            # the node's own post hooks run now: after the removal it is gone
+            hooks.run_post_now([self.node_uuid])
         feedback_fn("Removing node %s from the cluster" % node.name)
         self.cfg.remove_node(self.node_uuid)
+        crypto_lu.remove_node_ssh_keys(self, node, feedback_fn)
         try:
             self.proc.glm.remove(locking.LEVEL_NODE, [self.node_uuid])
             self.proc.glm.remove(locking.LEVEL_NODE_RES, [self.node_uuid])

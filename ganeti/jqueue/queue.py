@@ -21,6 +21,23 @@ from ganeti.jqueue.job import QueuedJob, timestamp
 from ganeti.utils import io
 
 UNCLEAN_SHUTDOWN_MSG = "Unclean master daemon shutdown"
+# Opcode parameters whose values never reach a job file or a query answer (security
+# stricter point 2): the queue keeps the real values in memory for the one LU.
+SECRET_OP_PARAMS = ("osparams_secret", "osparams_private")
+SECRETS_LOST_MSG = ("The secret parameters of this opcode were not kept over a master "
+                    "daemon restart; submit the job again")
+
+
+def split_secrets(op_dict: dict) -> tuple[dict, dict]:
+    """(copy of ``op_dict`` with secret values redacted, {param: real values})."""
+    kept = {}
+    redacted = dict(op_dict)
+    for name in SECRET_OP_PARAMS:
+        value = op_dict.get(name)
+        if isinstance(value, dict) and value:
+            kept[name] = value
+            redacted[name] = {key: constants.REDACTED for key in value}
+    return redacted, kept
 
 
 class _JobCanceled(Exception):
@@ -120,6 +137,8 @@ class JobQueue:
         # jobs a worker has taken; a job can have several run-queue entries (priority
         # changes), and only one worker may run it
         self._active: set[int] = set()
+        # job id -> per opcode {param: real secret values}; never written anywhere
+        self._secrets: dict[int, list[dict]] = {}
         self._recover()
         for i in range(workers):
             thread = threading.Thread(target=self._worker, name="JobWorker%d" % i,
@@ -182,7 +201,10 @@ class JobQueue:
                     results.append((False, "Job queue is full (%d live jobs)" % live))
                     continue
                 self._serial += 1
-                job = QueuedJob.new(self._serial, item)
+                split = [split_secrets(op_dict) for op_dict in item]
+                job = QueuedJob.new(self._serial, [redacted for redacted, _ in split])
+                if any(kept for _, kept in split):
+                    self._secrets[job.id] = [kept for _, kept in split]
                 self._jobs[job.id] = job
                 results.append((True, job.id))
                 live += 1
@@ -235,6 +257,8 @@ class JobQueue:
                 with self._lock:
                     self._running -= 1
                     self._active.discard(job.id)
+                    if job.is_finalized():
+                        self._secrets.pop(job.id, None)
 
     def _run_job(self, job: QueuedJob) -> None:
         job.start_timestamp = job.start_timestamp or timestamp()
@@ -268,7 +292,8 @@ class JobQueue:
                 self._write(job)
 
             try:
-                result = self._executor(job, index, op, feedback, notify_running)
+                result = self._executor(job, index, self._with_secrets(job, index, op),
+                                        feedback, notify_running)
             except _JobCanceled:
                 break
             except Exception as err:  # noqa: BLE001 - recorded in the job
@@ -307,6 +332,18 @@ class JobQueue:
                 job.notify_locked()
                 text = self._write_locked(job)
             self._replicate(job, text)
+
+    def _with_secrets(self, job: QueuedJob, index: int, op):
+        """The opcode with its real secret values (they live only in memory)."""
+        with self._lock:
+            kept = (self._secrets.get(job.id) or [{}] * (index + 1))[index]
+        for name in SECRET_OP_PARAMS:
+            if name in kept:
+                setattr(op, name, dict(kept[name]))
+            elif any(v == constants.REDACTED for v in (getattr(op, name, None) or {})
+                     .values()):
+                raise errors.OpExecError(SECRETS_LOST_MSG)
+        return op
 
     @staticmethod
     def _finalize_remaining(job: QueuedJob, status: str, result) -> None:
@@ -402,6 +439,8 @@ class JobQueue:
                                      "Job canceled by request")
             job.notify_locked()
             text = self._write_locked(job)
+        with self._lock:
+            self._secrets.pop(job.id, None)
         self._replicate(job, text)
         return [True, "Job %s canceled" % job.id]
 

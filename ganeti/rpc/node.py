@@ -52,11 +52,20 @@ PROCEDURES = {
     "os_diagnose": constants.RPC_TMO_FAST,
     "os_validate": constants.RPC_TMO_FAST,
     "hooks_runner": constants.RPC_TMO_NORMAL,
+    "restricted_command": constants.RPC_TMO_SLOW,
     "test_delay": constants.RPC_TMO_1DAY,
     "bridges_exist": constants.RPC_TMO_URGENT,
     "hypervisor_validate_params": constants.RPC_TMO_NORMAL,
     "get_watcher_pause": constants.RPC_TMO_URGENT,
     "set_watcher_pause": constants.RPC_TMO_URGENT,
+    "node_crypto_tokens": constants.RPC_TMO_NORMAL,
+    "node_crypto_stage_server_cert": constants.RPC_TMO_NORMAL,
+    "node_crypto_activate": constants.RPC_TMO_FAST,
+    "node_crypto_abort": constants.RPC_TMO_FAST,
+    "node_demote_from_mc": constants.RPC_TMO_FAST,
+    "node_ssh_keys_renew": constants.RPC_TMO_NORMAL,
+    "node_ssh_key_remove": constants.RPC_TMO_NORMAL,
+    "node_ssh_pub_keys_update": constants.RPC_TMO_FAST,
 }
 
 

@@ -15,6 +15,7 @@ from ganeti import daemon
 from ganeti import errors
 from ganeti import luxi
 from ganeti import pathutils
+from ganeti import privsep
 from ganeti import query
 from ganeti.jqueue.queue import JobStorage
 from ganeti.rpc.node import RpcRunner
@@ -233,16 +234,22 @@ class QueryHandler:
 
 
 def prepare(options):
-    from ganeti import _autoconf
-    import grp
-    handler = QueryHandler()
-    handler.config.get()
     os.makedirs(pathutils.SOCKET_DIR, mode=0o770, exist_ok=True)
+    # S1/S6: bound as root, given to the luxid user and the admin group; root is
+    # dropped before the queue and the configuration are opened (files created there
+    # belong to the luxid user) and before the first request.
+    handlers: list = []
+    server = luxi.Server(pathutils.QUERY_SOCKET,
+                         lambda method, args, peer: handlers[0](method, args, peer),
+                         name="luxid", **privsep.socket_owner(constants.LUXID))
     try:
-        gid = grp.getgrnam(_autoconf.DAEMONS_GROUP).gr_gid
-    except KeyError:
-        gid = -1
-    server = luxi.Server(pathutils.QUERY_SOCKET, handler, name="luxid", gid=gid)
+        privsep.drop_privileges(constants.LUXID)
+        handler = QueryHandler()
+        handler.config.get()
+        handlers.append(handler)
+    except BaseException:
+        server.stop()
+        raise
     server.start()
     return server
 

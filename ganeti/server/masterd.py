@@ -5,7 +5,6 @@ through the processor; every config change is pushed to the candidates, and ever
 job file is copied to them in the background.
 """
 
-import grp
 import logging
 import os
 import subprocess
@@ -21,6 +20,7 @@ from ganeti import luxi
 from ganeti import mcpu
 from ganeti import netutils
 from ganeti import pathutils
+from ganeti import privsep
 from ganeti import ssconf
 from ganeti.jqueue.queue import JobQueue
 from ganeti.rpc import encoding
@@ -311,24 +311,25 @@ def prepare(options):
     if master != myself:
         raise errors.GenericError("This node (%s) is not the master (%s)"
                                   % (myself, master))
-    context = MasterContext()
-    workers = max(1, context.cfg.get_cluster_info().max_running_jobs)
-    context.queue = JobQueue(_executor(context), workers=workers,
-                             replicator=context.replicate_job_file)
     os.makedirs(pathutils.SOCKET_DIR, mode=0o770, exist_ok=True)
-    gid = _group_id()
-    server = luxi.Server(pathutils.MASTER_SOCKET, LuxiHandler(context), name="masterd",
-                         gid=gid)
+    # S1/S6: the socket is bound as root and given to the masterd user and the admin
+    # group; root is dropped before the configuration and the queue are opened (so
+    # their files belong to the masterd user) and before the first request.
+    handler = LuxiHandler(None)
+    server = luxi.Server(pathutils.MASTER_SOCKET, handler, name="masterd",
+                         **privsep.socket_owner(constants.MASTERD))
+    try:
+        privsep.drop_privileges(constants.MASTERD)
+        context = MasterContext()
+        workers = max(1, context.cfg.get_cluster_info().max_running_jobs)
+        context.queue = JobQueue(_executor(context), workers=workers,
+                                 replicator=context.replicate_job_file)
+    except BaseException:
+        server.stop()
+        raise
+    handler.context = context
     server.start()
     return context, server
-
-
-def _group_id() -> int:
-    from ganeti import _autoconf
-    try:
-        return grp.getgrnam(_autoconf.DAEMONS_GROUP).gr_gid
-    except KeyError:
-        return -1
 
 
 def serve(state, stop) -> None:

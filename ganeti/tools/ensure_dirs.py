@@ -46,6 +46,7 @@ def get_paths() -> list[PathEntry]:
     confd, confd_g = ac.CONFD_USER, ac.CONFD_GROUP
     mond = ac.MOND_USER
     daemons_g = ac.DAEMONS_GROUP
+    admin_g = ac.ADMIN_GROUP
     data = pathutils.DATA_DIR
     run = pathutils.RUN_DIR
     log = pathutils.LOG_DIR
@@ -79,9 +80,12 @@ def get_paths() -> list[PathEntry]:
         (pathutils.JOB_QUEUE_ARCHIVE_DIR, DIR, ARCHIVE_DIR_MODE, masterd, daemons_g),
         # RUN_DIR (/var/run/ganeti)
         (run, DIR, 0o775, masterd, daemons_g),
-        (pathutils.SOCKET_DIR, DIR, 0o770, masterd, daemons_g),
-        (pathutils.MASTER_SOCKET, FILE, 0o660, masterd, daemons_g),
-        (pathutils.QUERY_SOCKET, FILE, 0o660, luxid, daemons_g),
+        # S6: the luxi sockets (and their directory) belong to the admin group, whose
+        # members (and root) may use the command line tools; the masterd and rapi
+        # users are in it, luxid runs as the masterd user.
+        (pathutils.SOCKET_DIR, DIR, 0o770, masterd, admin_g),
+        (pathutils.MASTER_SOCKET, FILE, 0o660, masterd, admin_g),
+        (pathutils.QUERY_SOCKET, FILE, 0o660, luxid, admin_g),
         (pathutils.BDEV_CACHE_DIR, DIR, 0o755, noded, masterd_g),
         (pathutils.DISK_LINKS_DIR, DIR, 0o755, noded, masterd_g),
         (os.path.join(run, "uid-pool"), DIR, 0o750, noded, masterd_g),
@@ -99,6 +103,8 @@ def get_paths() -> list[PathEntry]:
         (os.path.join(log, "rapi-daemon.log"), FILE, 0o600, rapi, masterd_g),
         (os.path.join(log, "monitoring-daemon.log"), FILE, 0o600, mond, masterd_g),
         (pathutils.JOBS_LOG, FILE, 0o600, luxid, luxid_g),
+        # written by the command line tools run as root
+        (pathutils.COMMANDS_LOG, FILE, 0o600, "root", "root"),
         (pathutils.OS_LOG_DIR, DIR, 0o750, noded, daemons_g),
         (os.path.join(log, "extstorage"), DIR, 0o750, noded, daemons_g),
         # The lock directory is usually the system's /var/lock: create it when missing

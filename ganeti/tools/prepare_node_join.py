@@ -1,9 +1,10 @@
 """prepare-node-join: run on a joining node through SSH by ``gnt-node add``.
 
 It reads the join data (JSON) on standard input: the cluster certificate, the ssconf
-values and the cluster name; writes them, creates this node's client certificate
-signed by the cluster certificate, starts noded and prints the client certificate's
-digest as JSON.  Certificates and keys thus only ever travel over SSH.
+values, the cluster name and (optionally) the cluster's SSH host keys and root key
+pair; writes them (replaced SSH files are kept as backups), creates this node's
+client certificate signed by the cluster certificate, starts noded and prints the
+client certificate's digest as JSON.  Certificates and keys thus only ever travel over SSH.
 """
 
 import os
@@ -63,11 +64,22 @@ def join(data: dict) -> str:
     problems = ensure_dirs.ensure_paths()
     if problems:
         raise errors.GenericError("cannot prepare directories: %s" % "; ".join(problems))
+    if data.get("ssh") is not None:
+        # S2.1: the cluster's SSH host keys, root key pair and authorization; every
+        # replaced file is kept as a backup
+        from ganeti.backend import sshkeys
+        for backup in sshkeys.setup_node_ssh(data["ssh"]):
+            sys.stderr.write("prepare-node-join: kept the old file as %s\n" % backup)
     crypto.write_pem_file(pathutils.NODED_CERT_FILE, key_pem, cert_pem)
     ckey, ccert = crypto.generate_signed_cert(key_pem, cert_pem, data["node_name"])
     crypto.write_pem_file(pathutils.NODED_CLIENT_CERT_FILE, ckey, ccert)
     values = {k: v for k, v in data["ssconf"].items() if k in constants.VALID_SS_KEYS}
     ssconf.write_ssconf_files(values)
+    # S1: the keys and files above were written by root; give them their owners
+    problems = ensure_dirs.ensure_paths()
+    if problems:
+        raise errors.GenericError("cannot fix the owners of the new files: %s"
+                                  % "; ".join(problems))
     if data.get("start_daemons", True):
         pid = process.read_pid_file(pathutils.daemon_pidfile(constants.NODED))
         action = "start"
