@@ -5,6 +5,7 @@ request.  Nothing outside this table can be reached over the network.
 """
 
 from ganeti.backend import hooks
+from ganeti.backend import join
 from ganeti.backend import instance
 from ganeti.backend import node
 from ganeti.backend import crypto_tokens
@@ -34,6 +35,7 @@ def _os_validate(required, name, checks, osparams, force_variant=False):
 
 
 PROCEDURES = {
+    "node_join_over_ssh": join.node_join_over_ssh,
     "version": node.version,
     "node_info": node.node_info,
     "node_verify": node.node_verify,

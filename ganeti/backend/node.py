@@ -227,8 +227,12 @@ def certificate_expiry() -> dict:
         if not os.path.exists(path):
             continue
         try:
-            _key, cert = crypto.read_pem_file(path)
-            result[_logical(path)] = crypto.cert_not_after(cert).timestamp()
+            # certificates only: spice-ca.pem holds no private key, by design
+            with open(path) as fh:
+                _keys, certs = crypto.split_pem(fh.read())
+            if not certs:
+                raise errors.X509CertError("no certificate in %s" % path)
+            result[_logical(path)] = crypto.cert_not_after(certs[0]).timestamp()
         except (errors.GenericError, OSError, ValueError) as err:
             result[_logical(path)] = "cannot read the certificate: %s" % err
     return result

@@ -40,40 +40,6 @@ def read_cluster_public_key(cluster) -> str | None:
         return None
 
 
-def ssh_client_key_files(cluster) -> list[str]:
-    """Root's keys to log in to a joining host with: the cluster key first."""
-    first = sshkeys.root_key_paths(cluster_key_type(cluster))[0]
-    files = [first] if os.path.exists(first) else []
-    for name in ("id_rsa", "id_ecdsa", "id_ed25519"):
-        path = os.path.join(pathutils.SSH_ROOT_DIR, name)
-        if path not in files and os.path.exists(path):
-            files.append(path)
-    return files or [first]
-
-
-def ssh_join_data(cluster) -> dict:
-    """What a joining node gets over SSH: host keys, root key pair, authorized key."""
-    host_keys = {}
-    for key_type in sshkeys.HOST_KEY_TYPES:
-        base = os.path.join(pathutils.SSH_CONFIG_DIR, "ssh_host_%s_key" % key_type)
-        if os.path.exists(base) and os.path.exists(base + ".pub"):
-            try:
-                host_keys[key_type] = [io.read_file(base), io.read_file(base + ".pub")]
-            except OSError as err:
-                raise errors.OpExecError("Cannot read the cluster's SSH host key %s: %s"
-                                         % (base, err)) from None
-    if not host_keys:
-        raise errors.OpExecError("No SSH host keys in %s to give to the new node"
-                                 % pathutils.SSH_CONFIG_DIR)
-    key_type = cluster_key_type(cluster)
-    priv, pub = sshkeys.root_key_paths(key_type)
-    try:
-        private, public = io.read_file(priv), io.read_file(pub).strip()
-    except OSError as err:
-        raise errors.OpExecError("Cannot read the cluster's SSH key: %s" % err) from None
-    return {"host_keys": host_keys,
-            "root_key": {"type": key_type, "private": private, "public": public},
-            "authorized_keys": [public]}
 
 
 def update_pub_keys(lu, set_entries=(), remove_uuids=()) -> list | None:
@@ -100,28 +66,6 @@ def update_pub_keys(lu, set_entries=(), remove_uuids=()) -> list | None:
                                item.node, item.fail_msg)
     return entries
 
-
-def run_join_over_ssh(cluster, name: str, address: str, port: int, payload: dict,
-                      timeout: float):
-    """Run prepare-node-join on a host over SSH, the join data on its stdin.
-
-    The host key is always checked against the cluster's known_hosts; root's keys are
-    offered in turn (the cluster key first), as an SSH client would.
-    """
-    from ganeti import serializer
-    from ganeti import ssh
-    data = serializer.dump_json(payload)
-    key_files = ssh_client_key_files(cluster)
-    for idx, key_file in enumerate(key_files):
-        runner = ssh.SshRunner(cluster.cluster_name, key_file=key_file)
-        try:
-            return runner.run(name, address, port, [pathutils.PREPARE_NODE_JOIN],
-                              stdin_data=data, env=ssh.vcluster_env_for(name),
-                              timeout=timeout)
-        except ssh.SshAuthError:
-            if idx == len(key_files) - 1:
-                raise
-    raise errors.ProgrammerError("no SSH key to try")
 
 
 def remove_node_ssh_keys(lu, node, feedback_fn) -> None:

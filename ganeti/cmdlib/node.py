@@ -8,7 +8,6 @@ from ganeti import errors
 from ganeti import locking
 from ganeti import netutils
 from ganeti import objects
-from ganeti import pathutils
 from ganeti import serializer
 from ganeti.cmdlib.base import LogicalUnit, expand_node
 from ganeti.cmdlib import crypto as crypto_lu
@@ -87,27 +86,28 @@ class LUNodeAdd(LogicalUnit):
         name = self.op.node_name
         cluster = self.cfg.get_cluster_info()
         feedback_fn("Adding node %s (%s) to the cluster" % (name, self.primary_ip))
-        ssconf_values = self.cfg.get_ssconf_values()
-        with open(pathutils.NODED_CERT_FILE) as fh:
-            server_pem = fh.read()
         payload = {"cluster_name": cluster.cluster_name, "node_name": name,
-                   "server_pem": server_pem, "ssconf": ssconf_values,
-                   "start_daemons": True}
-        if cluster.modify_ssh_setup:
-            # S2.1: host keys, root key pair and authorization, inside the SSH channel
-            payload["ssh"] = crypto_lu.ssh_join_data(cluster)
-        result = crypto_lu.run_join_over_ssh(cluster, name, self.primary_ip,
-                                             self.ssh_port, payload, NODE_JOIN_TIMEOUT)
-        if result.exit_code != 0:
+                   "ssconf": self.cfg.get_ssconf_values(), "start_daemons": True}
+        # The master's noded (root) adds the cluster certificate and, for S2.1, the SSH
+        # host keys and root key pair, and runs the join over SSH: masterd may be
+        # unprivileged and no key travels in the job or the RPC request.
+        res = self.rpc.call_single(
+            "node_join_over_ssh", self.cfg.get_master_node(),
+            [cluster.cluster_name, crypto_lu.cluster_key_type(cluster), name,
+             self.primary_ip, self.ssh_port, payload, bool(cluster.modify_ssh_setup),
+             NODE_JOIN_TIMEOUT], timeout=NODE_JOIN_TIMEOUT + 30)
+        res.raise_on_fail("Setting up node %s over SSH failed" % name)
+        exit_code, stdout, stderr, public_key = res.payload
+        if exit_code != 0:
             raise errors.OpExecError("Setting up node %s over SSH failed (exit code %s): %s"
-                                     % (name, result.exit_code,
-                                        (result.stderr or result.stdout).strip()[-2000:]))
+                                     % (name, exit_code,
+                                        (stderr or stdout).strip()[-2000:]))
         try:
-            answer = serializer.load_json(result.stdout.strip().splitlines()[-1])
+            answer = serializer.load_json(stdout.strip().splitlines()[-1])
             digest = answer["client_digest"]
         except (ValueError, KeyError, IndexError):
             raise errors.OpExecError("Node %s gave an invalid answer to the join: %r"
-                                     % (name, result.stdout[-500:])) from None
+                                     % (name, stdout[-500:])) from None
         self._wait_for_noded(name)
         node = objects.Node(name=name, primary_ip=self.primary_ip,
                             secondary_ip=self.secondary_ip, group=self.group_uuid,
@@ -122,9 +122,8 @@ class LUNodeAdd(LogicalUnit):
         self.proc.glm.add(locking.LEVEL_NODE, [node.uuid])
         self.proc.glm.add(locking.LEVEL_NODE_RES, [node.uuid])
         self.proc.context.redistribute_config(full=True, nodes=[node.uuid])
-        if "ssh" in payload:
-            crypto_lu.update_pub_keys(self, [[node.uuid,
-                                              payload["ssh"]["root_key"]["public"]]])
+        if public_key:
+            crypto_lu.update_pub_keys(self, [[node.uuid, public_key]])
         self.node_uuid = node.uuid
         if self.become_candidate:
             feedback_fn("Node %s is now a master candidate" % name)

@@ -16,6 +16,7 @@ from ganeti.rpc import encoding
 
 # procedure -> timeout class (seconds)
 PROCEDURES = {
+    "node_join_over_ssh": constants.RPC_TMO_NORMAL,
     "version": constants.RPC_TMO_URGENT,
     "node_info": constants.RPC_TMO_URGENT,
     "node_verify": constants.RPC_TMO_NORMAL,

@@ -385,8 +385,4 @@ def test_renew_spice_certificate(vc, tmp_path):
         crypto.cert_digest(cert)
     out = vc.gnt("gnt-cluster", "verify", check=False).stdout
     errors = [line for line in out.splitlines() if "ERROR" in line]
-    if errors and all("spice-ca.pem: cannot read the certificate" in line
-                      for line in errors):
-        pytest.xfail("cluster verify reads spice-ca.pem (a CA certificate without a "
-                     "key) as key+certificate (backend/node.py certificate_expiry)")
     assert not errors, out

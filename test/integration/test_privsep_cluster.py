@@ -184,20 +184,6 @@ def _daemon_processes(vc, name: str) -> dict:
     return found
 
 
-def _grant_masterd_ssh_keys(vc) -> None:
-    """Stand-in: the node join (LUNodeAdd) reads root's SSH key and the host keys in
-    masterd.  Until that step runs in a root process (the gnt-node CLI or noded), the
-    unprivileged masterd gets group read access to them on the master only."""
-    gid = grp.getgrnam(MASTERD).gr_gid
-    ssh_root = os.path.join(vc.node_root("node1"), "root", ".ssh")
-    os.chown(ssh_root, -1, gid)
-    os.chmod(ssh_root, 0o750)
-    etc_ssh = os.path.join(vc.node_root("node1"), "etc", "ssh")
-    for directory in (ssh_root, etc_ssh):
-        for name in os.listdir(directory):
-            if name.startswith(("id_", "ssh_host_")) and not name.endswith(".pub"):
-                os.chown(os.path.join(directory, name), -1, gid)
-                os.chmod(os.path.join(directory, name), 0o640)
 
 
 # --- the tests (file order: one cluster) ---------------------------------------------
@@ -243,7 +229,7 @@ def test_init_node_add_instance_add(cluster):
     confd = _daemon_processes(cluster, "ganeti-confd")
     if confd:
         assert confd["node1"].uids().effective == pwd.getpwnam("gnt-confd").pw_uid
-    _grant_masterd_ssh_keys(cluster)
+    # the join reads root-only keys: it runs in the master's noded, not in masterd
     for node in ("node2", "node3"):
         assert "Adding node %s" % node in cluster.gnt("gnt-node", "add", node).stdout
     cluster.gnt("gnt-instance", "add", "-t", "diskless", "-o", "noop", "-n", "node3",

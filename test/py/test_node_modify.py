@@ -7,6 +7,7 @@ certificates), and which SSH keys are revoked or tried.
 import pytest
 
 from ganeti import config, constants, errors, objects, opcodes
+from ganeti.backend import join
 from ganeti.cmdlib import crypto as crypto_lu
 from ganeti.cmdlib.node_modify import LUNodeSetParams
 from ganeti.rpc.node import RpcResult
@@ -327,10 +328,11 @@ def test_join_tries_root_keys_in_turn(cfg, monkeypatch, tmp_path):
             return "result"
 
     monkeypatch.setattr(ssh, "SshRunner", Runner)
-    assert crypto_lu.run_join_over_ssh(cluster, "node4", "192.0.2.4", 22, {}, 10) == \
+    assert join.run_join(cluster.cluster_name, "ecdsa", "node4", "192.0.2.4", 22, {},
+                         10) == \
         "result"
     assert tried == [str(tmp_path / "id_ecdsa"), str(tmp_path / "id_rsa")]
     # host key problems are never retried with another key
     Runner.run = lambda self, *a, **k: (_ for _ in ()).throw(ssh.SshHostKeyError("bad"))
     with pytest.raises(ssh.SshHostKeyError):
-        crypto_lu.run_join_over_ssh(cluster, "node4", "192.0.2.4", 22, {}, 10)
+        join.run_join(cluster.cluster_name, "ecdsa", "node4", "192.0.2.4", 22, {}, 10)
