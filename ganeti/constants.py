@@ -97,7 +97,7 @@ DTS_EXT_MIRROR = frozenset([DT_DISKLESS, DT_SHARED_FILE, DT_BLOCK, DT_RBD, DT_EX
                             DT_GLUSTER])
 DTS_MIRRORED = DTS_INT_MIRROR | DTS_EXT_MIRROR
 # Templates whose backend this release implements.
-DTS_IMPLEMENTED = frozenset([DT_DISKLESS, DT_FILE])
+DTS_IMPLEMENTED = frozenset([DT_DISKLESS, DT_FILE, DT_SHARED_FILE])
 
 # Disk device types (dev_type of a disk object)
 DISK_RDWR = "rw"
@@ -335,6 +335,105 @@ HVS_PARAMETER_TYPES = {
     HV_MIGRATION_MODE: "string",
 }
 
+# KVM hypervisor parameters (node-interfaces.md section 7): name -> (type, default).
+# Checks of the values live in ganeti/hypervisor/kvm/params.py.
+HV_KVM_PATH = "kvm_path"
+HV_KERNEL_PATH = "kernel_path"
+HV_INITRD_PATH = "initrd_path"
+HV_KERNEL_ARGS = "kernel_args"
+HV_ROOT_PATH = "root_path"
+HV_SECURITY_MODEL = "security_model"
+HV_SECURITY_DOMAIN = "security_domain"
+HV_MIGRATION_PORT = "migration_port"
+HV_MIGRATION_BANDWIDTH = "migration_bandwidth"
+HV_MIGRATION_DOWNTIME = "migration_downtime"
+HV_MIGRATION_TRANSPORT = "migration_transport"  # ours: "tls" (default) or "tcp"
+HV_KVM_FLAG = "kvm_flag"
+HV_USE_CHROOT = "use_chroot"
+HT_SM_NONE = "none"
+HT_SM_USER = "user"
+HT_SM_POOL = "pool"
+HT_HVM_VALID_SM = frozenset([HT_SM_NONE, HT_SM_USER, HT_SM_POOL])
+HT_KVM_ENABLED = "enabled"
+HT_KVM_DISABLED = "disabled"
+HT_MIGRATION_TLS = "tls"
+HT_MIGRATION_TCP = "tcp"
+KVM_DEFAULT_PATH = "/usr/bin/kvm"
+KVM_FALLBACK_PATH = "/usr/bin/qemu-system-x86_64"
+KVM_PARAMETERS = {
+    HV_KVM_PATH: ("string", KVM_DEFAULT_PATH),
+    HV_KERNEL_PATH: ("string", "/boot/vmlinuz-3-kvmU"),
+    HV_INITRD_PATH: ("string", ""),
+    HV_KERNEL_ARGS: ("string", "ro"),
+    HV_ROOT_PATH: ("string", "/dev/vda1"),
+    "acpi": ("bool", True),
+    "serial_console": ("bool", True),
+    "serial_speed": ("int", 38400),
+    "vnc_bind_address": ("string", ""),
+    "vnc_tls": ("bool", False),
+    "vnc_x509_path": ("string", ""),
+    "vnc_x509_verify": ("bool", False),
+    "vnc_password_file": ("string", ""),
+    "scsi_controller_type": ("string", "lsi"),
+    "kvm_pci_reservations": ("int", 12),
+    "spice_bind": ("string", ""),
+    "spice_ip_version": ("int", 0),
+    "spice_password_file": ("string", ""),
+    "spice_image_compression": ("string", ""),
+    "spice_jpeg_wan_compression": ("string", ""),
+    "spice_zlib_glz_wan_compression": ("string", ""),
+    "spice_streaming_video": ("string", ""),
+    "spice_playback_compression": ("bool", True),
+    "spice_use_tls": ("bool", False),
+    "spice_tls_ciphers": ("string", "HIGH:-DES:-3DES:-EXPORT:-DH"),
+    "spice_use_vdagent": ("bool", True),
+    "floppy_image_path": ("string", ""),
+    "cdrom_image_path": ("string", ""),
+    "cdrom2_image_path": ("string", ""),
+    "boot_order": ("string", "disk"),
+    "nic_type": ("string", "paravirtual"),
+    "disk_type": ("string", "paravirtual"),
+    "cdrom_disk_type": ("string", ""),
+    "disk_aio": ("string", "threads"),
+    "usb_mouse": ("string", ""),
+    "keymap": ("string", ""),
+    HV_MIGRATION_PORT: ("int", 8102),
+    HV_MIGRATION_BANDWIDTH: ("int", 32),
+    HV_MIGRATION_DOWNTIME: ("int", 30),
+    HV_MIGRATION_MODE: ("string", HT_MIGRATION_LIVE),
+    HV_MIGRATION_TRANSPORT: ("string", HT_MIGRATION_TLS),
+    "use_guest_agent": ("bool", False),
+    "use_localtime": ("bool", False),
+    "disk_cache": ("string", "default"),
+    "disk_discard": ("string", "ignore"),
+    HV_SECURITY_MODEL: ("string", HT_SM_NONE),
+    HV_SECURITY_DOMAIN: ("string", ""),
+    HV_KVM_FLAG: ("string", ""),
+    "vhost_net": ("bool", True),
+    "virtio_net_queues": ("int", 1),
+    HV_USE_CHROOT: ("bool", False),
+    "user_shutdown": ("bool", False),
+    "mem_path": ("string", ""),
+    "reboot_behavior": ("string", "reboot"),
+    "cpu_mask": ("string", "all"),
+    "cpu_type": ("string", ""),
+    "cpu_cores": ("int", 0),
+    "cpu_threads": ("int", 0),
+    "cpu_sockets": ("int", 0),
+    "soundhw": ("string", ""),
+    "usb_devices": ("string", ""),
+    "vga": ("string", ""),
+    "kvm_extra": ("string", ""),
+    "machine_version": ("string", ""),
+    "migration_caps": ("string", ""),
+    "vnet_hdr": ("bool", True),
+}
+HVC_DEFAULTS[HT_KVM] = {name: spec[1] for name, spec in KVM_PARAMETERS.items()}
+HVS_PARAMETER_TYPES.update({name: spec[0] for name, spec in KVM_PARAMETERS.items()})
+# Parameters that only make sense cluster-wide (refused per instance)
+HVC_GLOBALS = frozenset([HV_MIGRATION_PORT, HV_MIGRATION_BANDWIDTH,
+                         HV_MIGRATION_TRANSPORT])
+
 DISK_DT_DEFAULTS: dict[str, dict] = {dt: {} for dt in DISK_TEMPLATES}
 
 # Instance policy
@@ -495,3 +594,95 @@ OS_VARIANTS_FILE = "variants.list"
 OS_PARAMETERS_FILE = "parameters.list"
 OS_VALIDATE_PARAMETERS = "parameters"
 OS_VALIDATE_CALLS = frozenset([OS_VALIDATE_PARAMETERS])
+
+# Storage backends on the nodes (lvm, drbd, blockdev, ext): storage unit types and
+# fields of gnt-node list-storage, local disk status, disk parameters as the nodes
+# receive them ("logical disk" params), DRBD and ExtStorage names.
+ST_FILE = "file"
+ST_SHARED_FILE = "sharedfile"
+ST_GLUSTER = "gluster"
+ST_LVM_PV = "lvm-pv"
+ST_LVM_VG = "lvm-vg"
+ST_DISKLESS = "diskless"
+ST_BLOCK = "blockdev"
+ST_RBD = "rbd"
+ST_EXT = "ext"
+STORAGE_TYPES = frozenset([ST_FILE, ST_SHARED_FILE, ST_GLUSTER, ST_LVM_PV, ST_LVM_VG,
+                           ST_DISKLESS, ST_BLOCK, ST_RBD, ST_EXT])
+SF_NAME = "name"
+SF_TYPE = "type"
+SF_SIZE = "size"
+SF_FREE = "free"
+SF_USED = "used"
+SF_ALLOCATABLE = "allocatable"
+SF_NODE = "node"
+SO_FIX_CONSISTENCY = "fix-consistency"
+LDS_OKAY = 1
+LDS_UNKNOWN = 2
+LDS_FAULTY = 3
+LDP_RESYNC_RATE = "resync-rate"
+LDP_STRIPES = "stripes"
+LDP_BARRIERS = "disabled-barriers"
+LDP_NO_META_FLUSH = "disable-meta-flush"
+LDP_DEFAULT_METAVG = "default-metavg"
+LDP_DISK_CUSTOM = "disk-custom"
+LDP_NET_CUSTOM = "net-custom"
+LDP_PROTOCOL = "protocol"
+LDP_DYNAMIC_RESYNC = "dynamic-resync"
+LDP_PLAN_AHEAD = "c-plan-ahead"
+LDP_FILL_TARGET = "c-fill-target"
+LDP_DELAY_TARGET = "c-delay-target"
+LDP_MAX_RATE = "c-max-rate"
+LDP_MIN_RATE = "c-min-rate"
+LDP_ACCESS = "access"
+DISK_KERNELSPACE = "kernelspace"
+DISK_USERSPACE = "userspace"
+DRBD_B_NONE = "n"
+DRBD_B_DISK_BARRIERS = "b"
+DRBD_B_DISK_DRAIN = "d"
+DRBD_B_DISK_FLUSH = "f"
+DRBD_VALID_BARRIER_OPT = frozenset([
+    frozenset([DRBD_B_NONE]), frozenset([DRBD_B_DISK_BARRIERS]),
+    frozenset([DRBD_B_DISK_DRAIN]), frozenset([DRBD_B_DISK_FLUSH]),
+    frozenset([DRBD_B_DISK_DRAIN, DRBD_B_DISK_FLUSH]),
+    frozenset([DRBD_B_DISK_BARRIERS, DRBD_B_DISK_DRAIN]),
+    frozenset([DRBD_B_DISK_BARRIERS, DRBD_B_DISK_FLUSH]),
+    frozenset([DRBD_B_DISK_BARRIERS, DRBD_B_DISK_FLUSH, DRBD_B_DISK_DRAIN])])
+DRBD_META_SIZE = 128  # MiB, the meta LV of every DRBD disk
+DRBD_HMAC_ALG = "md5"
+DRBD_DEFAULT_NET_PROTOCOL = "C"
+DRBD_MIGRATION_NET_PROTOCOL = "C"
+DRBD_MAX_MINORS = 255
+DEFAULT_DRBD_HELPER = "/bin/true"
+DDP_LOCAL_IP = "local-ip"
+DDP_REMOTE_IP = "remote-ip"
+DDP_LOCAL_MINOR = "local-minor"
+DDP_REMOTE_MINOR = "remote-minor"
+DISK_LD_DEFAULTS = {
+    DT_PLAIN: {LDP_STRIPES: LVM_STRIPECOUNT},
+    DT_DRBD8: {LDP_RESYNC_RATE: 61440, LDP_BARRIERS: DRBD_B_NONE,
+               LDP_NO_META_FLUSH: False, LDP_DEFAULT_METAVG: _autoconf.DEFAULT_VG,
+               LDP_DISK_CUSTOM: "", LDP_NET_CUSTOM: "",
+               LDP_PROTOCOL: DRBD_DEFAULT_NET_PROTOCOL, LDP_DYNAMIC_RESYNC: False,
+               LDP_PLAN_AHEAD: 20, LDP_FILL_TARGET: 0, LDP_DELAY_TARGET: 1,
+               LDP_MAX_RATE: 61440, LDP_MIN_RATE: 4096},
+    DT_BLOCK: {},
+    DT_EXT: {LDP_ACCESS: DISK_KERNELSPACE},
+}
+BLOCKDEV_DRIVER_MANUAL = "manual"
+ADOPTABLE_BLOCKDEV_ROOT = "/dev/disk/"
+ES_ACTION_CREATE = "create"
+ES_ACTION_REMOVE = "remove"
+ES_ACTION_GROW = "grow"
+ES_ACTION_ATTACH = "attach"
+ES_ACTION_DETACH = "detach"
+ES_ACTION_SETINFO = "setinfo"
+ES_ACTION_VERIFY = "verify"
+ES_ACTION_SNAPSHOT = "snapshot"
+ES_ACTION_OPEN = "open"
+ES_ACTION_CLOSE = "close"
+ES_SCRIPTS_REQUIRED = (ES_ACTION_CREATE, ES_ACTION_REMOVE, ES_ACTION_GROW,
+                       ES_ACTION_ATTACH, ES_ACTION_DETACH, ES_ACTION_SETINFO,
+                       ES_ACTION_VERIFY)
+ES_SCRIPTS_OPTIONAL = (ES_ACTION_OPEN, ES_ACTION_CLOSE, ES_ACTION_SNAPSHOT)
+ES_PARAMETERS_FILE = "parameters.list"

@@ -322,7 +322,7 @@ def test_node_info_with_fake_hypervisor(paths):
         fh.write("%s\n" % os.path.join(paths["root"], "storage"))
     storage_dir = os.path.join(paths["root"], "storage")
     boot, storage, hv = bnode.node_info([["file", storage_dir], ["lvm-vg", "xenvg"]],
-                                        [["fake", {}], ["kvm", {}]])
+                                        [["fake", {}], ["lxc", {}]])
     assert isinstance(boot, str)
     assert storage[0]["type"] == "file" and storage[0]["storage_size"] > 0
     assert os.path.isdir(storage_dir)
@@ -463,7 +463,7 @@ def test_blockdev_create_refuses_paths_outside_storage(storage, paths):
 
 
 def test_blockdev_unsupported_type(storage):
-    disk = {"dev_type": "plain", "logical_id": ["vg", "lv"], "size": 4}
+    disk = {"dev_type": "rbd", "logical_id": ["rbd", "lv"], "size": 4}
     with pytest.raises(errors.BlockDeviceError, match="not supported"):
         binst.blockdev_create(disk, 4, "i", True, "", False)
 

@@ -208,7 +208,7 @@ def test_device_class_lookup():
     assert storage.device_class("file") is FileStorage
     assert storage.device_class("sharedfile") is FileStorage
     with pytest.raises(errors.BlockDeviceError, match="not supported"):
-        storage.device_class("drbd")
+        storage.device_class("rbd")
 
 
 def test_remove_file_storage_dir(allowed, tmp_path):
