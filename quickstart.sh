@@ -25,7 +25,7 @@ readonly TEST_PREFIX=$TOP/build/test-root
 readonly VCLUSTER_DIR=/srv/ganeti-vcluster
 readonly APT_PACKAGES=(autoconf automake make openssh-server openssh-client
                        ganeti-os-noop python3 python3-venv e2fsprogs socat iproute2
-                       procps)
+                       procps qemu-system-x86)
 
 say() {
   printf '==> %s\n' "$*"
@@ -181,11 +181,21 @@ fetch_rapi_client() {
   say "RAPI client library unpacked into $RAPI_CLIENT_DIR"
 }
 
+# The boot image of the tinylinux OS definition (KVM tests): a Debian kernel and a
+# busybox initramfs, built from the unpacked .debs (see os/tinylinux/build-image).
+readonly TINYLINUX_IMAGE_DIR=/opt/ganeti/images/tinylinux
+
+build_tinylinux_image() {
+  say "tinylinux boot image in $TINYLINUX_IMAGE_DIR"
+  os/tinylinux/build-image --cache "$RAPI_CLIENT_CACHE" "$TINYLINUX_IMAGE_DIR"
+}
+
 cmd_deps() {
   require_root
   install_packages
   setup_venv
   fetch_rapi_client
+  build_tinylinux_image
 }
 
 # --- build ------------------------------------------------------------------------------

@@ -779,6 +779,12 @@ class OpInstanceFailover(OpCode):
                  P_IALLOCATOR)
 
 
+class OpInstanceConsole(OpCode):
+    OP_ID = "OP_INSTANCE_CONSOLE"
+    OP_DSC_FIELD = "instance_name"
+    OP_PARAMS = (P_INSTANCE_NAME, P_INSTANCE_UUID)
+
+
 class OpInstanceRename(OpCode):
     OP_ID = "OP_INSTANCE_RENAME"
     OP_DSC_FIELD = "instance_name"

@@ -732,6 +732,17 @@ def name_filter(what: str, names: list[str]):
 
 
 # --- cluster, OS, instance details -----------------------------------------------
+_ARCHITECTURE: list | None = None
+
+
+def _architecture() -> list:
+    """[bits, machine], computed once: platform.architecture() runs `file`."""
+    global _ARCHITECTURE
+    if _ARCHITECTURE is None:
+        _ARCHITECTURE = [platform.architecture()[0], platform.machine()]
+    return _ARCHITECTURE
+
+
 def cluster_info(data: objects.ConfigData) -> dict:
     cluster = data.cluster
     master = data.nodes.get(cluster.master_node)
@@ -742,7 +753,7 @@ def cluster_info(data: objects.ConfigData) -> dict:
         "os_api_version": max(constants.OS_API_VERSIONS),
         "export_version": 0,
         "vcs_version": "ganeti-py %s" % constants.RELEASE_VERSION,
-        "architecture": [platform.architecture()[0], platform.machine()],
+        "architecture": list(_architecture()),
         "name": cluster.cluster_name,
         "master": master.name if master else None,
         "default_hypervisor": (cluster.enabled_hypervisors or [None])[0],

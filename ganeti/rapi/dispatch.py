@@ -23,6 +23,8 @@ OPENAPI_PATH = "/openapi.json"
 HANDLED_VERBS = frozenset(["GET", "PUT", "POST", "DELETE"])
 MAX_BODY = 10 * 1024 * 1024
 JSON_TYPE = "application/json"
+MAX_CACHED_RESPONSES = 512
+MAX_CACHED_BYTES = 64 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -137,6 +139,10 @@ def parse_body(request: HttpRequest):
         raise B.bad_request("Unable to parse JSON data: %s" % err) from None
 
 
+def result_of(method, ctx):
+    return method.handler(ctx)
+
+
 class RapiHandler:
     """Answers one HTTP request of the remote API."""
 
@@ -148,6 +154,8 @@ class RapiHandler:
         self.router = Router(resources)
         self.options = options
         self._openapi: bytes | None = None
+        self._responses: dict = {}
+        self._responses_size = 0
 
     def openapi_bytes(self) -> bytes:
         if self._openapi is None:
@@ -202,8 +210,27 @@ class RapiHandler:
             raise B.bad_request("A request body is required")
         ctx = B.Ctx(resource, request.method, params, request.query, body, decision.user,
                     request.client_address[0], self.luxi, self.options)
-        result = method.handler(ctx)
-        return HttpResponse(200, json.dumps(result)), decision.user
+        if request.method != "GET" or body is not None \
+                or not hasattr(self.luxi, "begin_record"):
+            return HttpResponse(200, json.dumps(result_of(method, ctx))), decision.user
+        # reads built only from cached luxi answers reuse their encoded response
+        ckey = (path, request.query)
+        hit = self._responses.get(ckey)
+        if hit is not None and self.luxi.still_valid(hit[0]):
+            return HttpResponse(200, hit[1]), decision.user
+        self.luxi.begin_record()
+        try:
+            data = json.dumps(result_of(method, ctx)).encode("utf-8")
+        finally:
+            records = self.luxi.end_record()
+        if records:
+            if len(self._responses) >= MAX_CACHED_RESPONSES or \
+                    self._responses_size + len(data) > MAX_CACHED_BYTES:
+                self._responses.clear()
+                self._responses_size = 0
+            self._responses[ckey] = (records, data)
+            self._responses_size += len(data)
+        return HttpResponse(200, data), decision.user
 
     def _authorize(self, access: tuple, request: HttpRequest) -> auth.AuthDecision:
         decision = auth.authorize(access, self.require_auth,

@@ -34,8 +34,8 @@ def check_instance(ctx, name) -> None:
 def _fix_instance(row: dict) -> dict:
     beparams = row.get("beparams")
     if isinstance(beparams, dict) and "maxmem" in beparams:
-        # older clients read "memory"
-        beparams["memory"] = beparams["maxmem"]
+        # older clients read "memory"; a copy, the luxi answer may be shared (cache)
+        row["beparams"] = dict(beparams, memory=beparams["maxmem"])
     if row.get("nic.networks.names") is None and isinstance(row.get("nic.networks"), list):
         row["nic.networks.names"] = [None for _ in row["nic.networks"]]
     return row

@@ -21,6 +21,7 @@ from ganeti import privsep
 from ganeti import ssconf
 from ganeti.http.server import HttpServer
 from ganeti.rapi import auth
+from ganeti.rapi import cache
 from ganeti.rapi import dispatch
 
 REQUEST_TIMEOUT = 10.0
@@ -110,7 +111,8 @@ def prepare(options):
     ssl_context = None
     if not options.no_ssl:
         ssl_context = ReloadingContext(options.ssl_cert, options.ssl_key, options.ssl_chain)
-    pool = dispatch.LuxiPool(size=options.max_clients)
+    pool = cache.CachingLuxi(dispatch.LuxiPool(size=options.max_clients),
+                             pathutils.CLUSTER_CONF_FILE)
     handler = dispatch.RapiHandler(users, pool, options.require_authentication,
                                    options=options)
     server = HttpServer(options.bind, options.port, handler, ssl_context=ssl_context,

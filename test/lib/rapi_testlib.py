@@ -93,6 +93,9 @@ class RapiCluster:
         with open(tmp, "w") as fh:
             fh.write(text)
         os.chmod(tmp, 0o640)
+        # the rapi daemon user must read it (privilege-separated builds)
+        st = os.stat(os.path.dirname(self.users_file))
+        os.chown(tmp, st.st_uid, st.st_gid)
         os.rename(tmp, self.users_file)
 
     def config(self) -> dict:
@@ -169,6 +172,7 @@ def create(nodes: int = 2) -> RapiCluster:
         harness.NET_PREFIX = old_prefix
     cluster = RapiCluster(vc)
     try:
+        os.chmod(vc.dir, 0o755)  # daemon users of privilege-separated builds get in
         cluster.gnt("gnt-cluster", "init", "--no-etc-hosts", "--master-netdev=lo",
                     "--enabled-hypervisors=fake",
                     "--enabled-disk-templates=file,diskless",
