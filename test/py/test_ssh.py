@@ -12,7 +12,6 @@ import pytest
 
 from ganeti import errors, pathutils, ssh
 from ganeti.tools import vcluster_setup as vs
-from ganeti.utils.process import read_pid_file
 
 PREFIX = "127.0.9"
 NODE2 = ("node2", "127.0.9.11")
@@ -130,8 +129,14 @@ def vcluster(tmp_path_factory):
         yield {"dir": cdir, "port": port, "known_hosts": known_hosts, "base": base,
                "key": os.path.join(cdir, "node1/root/.ssh/id_rsa")}
     finally:
-        # Stop exactly the sshd this fixture started
-        if read_pid_file(os.path.join(cdir, "ssh", "sshd.pid")) == pid:
+        # Stop exactly the sshd this fixture started: its pid, if that process still
+        # runs our configuration (whatever became of the pid file)
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                ours = cdir.encode() in fh.read()
+        except OSError:
+            ours = False
+        if ours:
             os.kill(pid, signal.SIGTERM)
 
 
