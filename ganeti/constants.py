@@ -434,6 +434,53 @@ HVS_PARAMETER_TYPES.update({name: spec[0] for name, spec in KVM_PARAMETERS.items
 HVC_GLOBALS = frozenset([HV_MIGRATION_PORT, HV_MIGRATION_BANDWIDTH,
                          HV_MIGRATION_TRANSPORT])
 
+# Xen hypervisor parameters (xl toolstack): name -> (type, default).  Checks of the
+# values live in ganeti/hypervisor/xen/params.py.
+_XEN_COMMON_PARAMETERS = {
+    HV_MIGRATION_PORT: ("int", 8002),
+    "reboot_behavior": ("string", "reboot"),
+    "cpu_mask": ("string", "all"),
+    "cpu_cap": ("int", 0),
+    "cpu_weight": ("int", 256),
+    "cpuid": ("string", ""),
+    "soundhw": ("string", ""),
+    "vif_script": ("string", ""),
+    "xen_cmd": ("string", "xl"),
+}
+XEN_PVM_PARAMETERS = dict(_XEN_COMMON_PARAMETERS, **{
+    "use_bootloader": ("bool", False),
+    "bootloader_path": ("string", ""),
+    "bootloader_args": ("string", ""),
+    HV_KERNEL_PATH: ("string", "/boot/vmlinuz-3-xenU"),
+    HV_INITRD_PATH: ("string", ""),
+    HV_ROOT_PATH: ("string", "/dev/xvda1"),
+    HV_KERNEL_ARGS: ("string", "ro"),
+    HV_MIGRATION_MODE: ("string", HT_MIGRATION_LIVE),
+    "blockdev_prefix": ("string", "sd"),
+})
+XEN_HVM_PARAMETERS = dict(_XEN_COMMON_PARAMETERS, **{
+    "boot_order": ("string", "cd"),
+    "cdrom_image_path": ("string", ""),
+    "nic_type": ("string", "rtl8139"),
+    "disk_type": ("string", "paravirtual"),
+    "vnc_bind_address": ("string", "0.0.0.0"),
+    "vnc_password_file": ("string", ""),
+    "acpi": ("bool", True),
+    "pae": ("bool", True),
+    HV_KERNEL_PATH: ("string", "/usr/lib/xen/boot/hvmloader"),
+    "device_model": ("string", "/usr/lib/xen/bin/qemu-dm"),
+    HV_MIGRATION_MODE: ("string", HT_MIGRATION_NONLIVE),
+    "use_localtime": ("bool", False),
+    "blockdev_prefix": ("string", "hd"),
+    "pci_pass": ("string", ""),
+    "vif_type": ("string", "ioemu"),
+    "viridian": ("bool", False),
+})
+HVC_DEFAULTS[HT_XEN_PVM] = {name: spec[1] for name, spec in XEN_PVM_PARAMETERS.items()}
+HVC_DEFAULTS[HT_XEN_HVM] = {name: spec[1] for name, spec in XEN_HVM_PARAMETERS.items()}
+HVS_PARAMETER_TYPES.update({name: spec[0] for name, spec in XEN_PVM_PARAMETERS.items()})
+HVS_PARAMETER_TYPES.update({name: spec[0] for name, spec in XEN_HVM_PARAMETERS.items()})
+
 DISK_DT_DEFAULTS: dict[str, dict] = {dt: {} for dt in DISK_TEMPLATES}
 
 # Instance policy

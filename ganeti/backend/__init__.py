@@ -7,6 +7,7 @@ request.  Nothing outside this table can be reached over the network.
 from ganeti.backend import hooks
 from ganeti.backend import join
 from ganeti.backend import instance
+from ganeti.backend import migration
 from ganeti.backend import node
 from ganeti.backend import crypto_tokens
 from ganeti.backend import sshkeys
@@ -73,6 +74,12 @@ PROCEDURES = {
     "file_storage_dir_create": instance.file_storage_dir_create,
     "file_storage_dir_remove": instance.file_storage_dir_remove,
     "hypervisor_validate_params": instance.hypervisor_validate_params,
+    "migration_info": migration.migration_info,
+    "accept_instance": migration.accept_instance,
+    "instance_migrate": migration.instance_migrate,
+    "instance_get_migration_status": migration.instance_get_migration_status,
+    "instance_finalize_migration_dst": migration.instance_finalize_migration_dst,
+    "instance_finalize_migration_src": migration.instance_finalize_migration_src,
     "hooks_runner": hooks.hooks_runner,
     "restricted_command": restricted.restricted_command,
     "os_diagnose": _os_diagnose,

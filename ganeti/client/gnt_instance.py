@@ -145,6 +145,96 @@ def remove(opts) -> int:
     return 0
 
 
+def _migration_mode(opts) -> str | None:
+    if opts.non_live and opts.migration_mode:
+        raise cli.UsageError("Only one of --non-live and --migration-mode may be given")
+    if opts.non_live:
+        return constants.HT_MIGRATION_NONLIVE
+    return opts.migration_mode
+
+
+def migrate(opts) -> int:
+    if not opts.force and not cli.ask_user(
+            "Instance %s will be migrated. Note that migration might impact the instance "
+            "if anything goes wrong (e.g. due to bugs in the hypervisor). Continue?"
+            % opts.instance):
+        sys.stderr.write("Aborted (use -f to migrate without confirmation)\n")
+        return constants.EXIT_CONFIRMATION
+    op = opcodes.OpInstanceMigrate(
+        instance_name=opts.instance, mode=_migration_mode(opts), cleanup=opts.cleanup,
+        allow_failover=opts.allow_failover, target_node=opts.target_node,
+        allow_runtime_changes=opts.allow_runtime_changes,
+        ignore_ipolicy=opts.ignore_ipolicy, iallocator=opts.iallocator,
+        ignore_hvversions=opts.ignore_hvversions)
+    cli.send_job([op], opts)
+    return 0
+
+
+def failover(opts) -> int:
+    if not opts.force and not cli.ask_user(
+            "Failover will happen to image %s. This requires a shutdown of the instance. "
+            "Continue?" % opts.instance):
+        sys.stderr.write("Aborted (use -f to fail over without confirmation)\n")
+        return constants.EXIT_CONFIRMATION
+    op = opcodes.OpInstanceFailover(
+        instance_name=opts.instance, ignore_consistency=opts.ignore_consistency,
+        shutdown_timeout=opts.shutdown_timeout, target_node=opts.target_node,
+        ignore_ipolicy=opts.ignore_ipolicy, iallocator=opts.iallocator,
+        cleanup=opts.cleanup)
+    cli.send_job([op], opts)
+    return 0
+
+
+def console_ssh_command(console: dict, cluster_name: str) -> list[str]:
+    """The ssh command line that reaches a console of kind "ssh" on its node."""
+    import os
+    import shlex
+    from ganeti import pathutils
+    cmd = ["ssh", "-oEscapeChar=none", "-oBatchMode=yes", "-oHashKnownHosts=no",
+           "-oGlobalKnownHostsFile=/dev/null",
+           "-oUserKnownHostsFile=%s" % pathutils.SSH_KNOWN_HOSTS_FILE,
+           "-oHostKeyAlias=%s" % cluster_name, "-oCheckHostIP=no",
+           "-oStrictHostKeyChecking=yes", "-q",
+           "-t" if sys.stdin.isatty() else "-tt"]
+    if console.get("port"):
+        cmd += ["-p", str(console["port"])]
+    for key in ("id_rsa", "id_ed25519", "id_ecdsa"):
+        path = os.path.join(pathutils.SSH_ROOT_DIR, key)
+        if os.path.isfile(path):
+            cmd += ["-i", path]
+            break
+    cmd += ["-l", console.get("user") or "root",
+            console.get("address") or console["host"], shlex.join(console["command"])]
+    return cmd
+
+
+def console(opts) -> int:
+    import shlex
+    import subprocess
+    from ganeti import ssconf
+    op = opcodes.OpInstanceConsole(instance_name=opts.instance)
+    info = cli.send_job([op], None, feedback=lambda *a: None)[0]
+    kind = info.get("kind")
+    if kind == "message":
+        sys.stderr.write("%s\n" % info.get("message", ""))
+        return constants.EXIT_FAILURE
+    if kind in ("vnc", "spice"):
+        sys.stdout.write("Instance %s has %s listening on %s:%s%s\n"
+                         % (info["instance"], kind.upper(), info["host"], info["port"],
+                            " (display %s)" % info["display"] if "display" in info
+                            else ""))
+        return 0
+    if kind != "ssh":
+        sys.stderr.write("Unknown console type %r\n" % kind)
+        return constants.EXIT_FAILURE
+    cmd = console_ssh_command(info, ssconf.SimpleStore().get_cluster_name())
+    if opts.show_command:
+        sys.stdout.write("%s\n" % shlex.join(cmd))
+        return 0
+    sys.stderr.flush()
+    return subprocess.call(cmd)
+
+
 def list_instances(opts) -> int:
     return cli.generic_list(constants.QR_INSTANCE, opts, opts.names,
                             query.INSTANCE_DEFAULT_FIELDS, INSTANCE_JOIN_FIELDS)
@@ -313,6 +403,44 @@ def _reboot_opts(p) -> None:
                    default=constants.DEFAULT_SHUTDOWN_TIMEOUT)
 
 
+def _setup_migrate(p) -> None:
+    cli.add_job_options(p)
+    p.add_argument("instance")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--non-live", action="store_true", help="Do a non-live migration")
+    p.add_argument("--migration-mode", default=None,
+                   choices=sorted(constants.HT_MIGRATION_MODES))
+    p.add_argument("--cleanup", action="store_true",
+                   help="Clean up after a failed migration")
+    p.add_argument("--allow-failover", action="store_true",
+                   help="Fail over when the instance cannot be migrated")
+    p.add_argument("-n", "--target-node", default=None)
+    p.add_argument("-I", "--iallocator", default=None)
+    p.add_argument("--no-runtime-changes", dest="allow_runtime_changes",
+                   action="store_false")
+    p.add_argument("--ignore-ipolicy", action="store_true")
+    p.add_argument("--ignore-hvversions", action="store_true")
+
+
+def _setup_failover(p) -> None:
+    cli.add_job_options(p)
+    p.add_argument("instance")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--ignore-consistency", action="store_true")
+    p.add_argument("--shutdown-timeout", type=int,
+                   default=constants.DEFAULT_SHUTDOWN_TIMEOUT)
+    p.add_argument("-n", "--target-node", default=None)
+    p.add_argument("-I", "--iallocator", default=None)
+    p.add_argument("--ignore-ipolicy", action="store_true")
+    p.add_argument("--cleanup", action="store_true")
+
+
+def _setup_console(p) -> None:
+    p.add_argument("instance")
+    p.add_argument("--show-cmd", dest="show_command", action="store_true",
+                   help="Print the command instead of running it")
+
+
 def _setup_remove(p) -> None:
     cli.add_job_options(p)
     p.add_argument("instance")
@@ -349,6 +477,12 @@ def main(argv=None) -> int:
         cli.Command("shutdown", shutdown, "Stop instances", _setup_multi(_shutdown_opts),
                     aliases=("stop",)),
         cli.Command("reboot", reboot, "Reboot instances", _setup_multi(_reboot_opts)),
+        cli.Command("migrate", migrate, "Migrate an instance to another node",
+                    _setup_migrate),
+        cli.Command("failover", failover, "Stop an instance and start it on another "
+                    "node", _setup_failover),
+        cli.Command("console", console, "Connect to the console of an instance",
+                    _setup_console),
         cli.Command("list", list_instances, "List instances", _setup_list),
         cli.Command("list-fields", list_fields, "List the available instance fields",
                     lambda p: p.add_argument("fields", nargs="*")),

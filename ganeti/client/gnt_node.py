@@ -33,6 +33,24 @@ def remove(opts) -> int:
     return 0
 
 
+def migrate(opts) -> int:
+    if opts.non_live and opts.migration_mode:
+        raise cli.UsageError("Only one of --non-live and --migration-mode may be given")
+    mode = constants.HT_MIGRATION_NONLIVE if opts.non_live else opts.migration_mode
+    if not opts.force and not cli.ask_user(
+            "Migrate instance(s) of node %s?" % opts.node):
+        sys.stderr.write("Aborted (use -f to migrate without confirmation)\n")
+        return constants.EXIT_CONFIRMATION
+    op = opcodes.OpNodeMigrate(node_name=opts.node, mode=mode,
+                               target_node=opts.target_node, iallocator=opts.iallocator,
+                               ignore_ipolicy=opts.ignore_ipolicy,
+                               allow_runtime_changes=opts.allow_runtime_changes)
+    moved = cli.send_job([op], opts)[0] or []
+    for name in moved:
+        sys.stdout.write("Instance %s moved away from %s\n" % (name, opts.node))
+    return 0
+
+
 def list_nodes(opts) -> int:
     return cli.generic_list(constants.QR_NODE, opts, opts.names,
                             query.NODE_DEFAULT_FIELDS, NODE_JOIN_FIELDS)
@@ -210,6 +228,20 @@ def _setup_add(p) -> None:
     p.add_argument("--hypervisor-state", default=None)
 
 
+def _setup_migrate(p) -> None:
+    cli.add_job_options(p)
+    p.add_argument("node")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--non-live", action="store_true")
+    p.add_argument("--migration-mode", default=None,
+                   choices=sorted(constants.HT_MIGRATION_MODES))
+    p.add_argument("-n", "--target-node", default=None)
+    p.add_argument("-I", "--iallocator", default=None)
+    p.add_argument("--ignore-ipolicy", action="store_true")
+    p.add_argument("--no-runtime-changes", dest="allow_runtime_changes",
+                   action="store_false")
+
+
 def _setup_list(p) -> None:
     cli.add_list_options(p)
     p.add_argument("names", nargs="*")
@@ -232,6 +264,8 @@ def main(argv=None) -> int:
         cli.Command("remove", remove, "Remove a node from the cluster", _setup_node),
         cli.Command("modify", modify, "Change a node's roles or parameters",
                     _setup_modify),
+        cli.Command("migrate", migrate, "Migrate all primary instances of a node away",
+                    _setup_migrate),
         cli.Command("list", list_nodes, "List nodes", _setup_list),
         cli.Command("list-fields", list_fields, "List the available node fields",
                     lambda p: p.add_argument("fields", nargs="*")),

@@ -5,6 +5,7 @@ from ganeti import opcodes
 from ganeti.cmdlib import cluster, instance, misc, node
 from ganeti.cmdlib import restricted as restricted_lu
 from ganeti.cmdlib import crypto, node_modify
+from ganeti.cmdlib import instance_migration
 
 _LU_MAP = {
     opcodes.OpClusterPostInit: cluster.LUClusterPostInit,
@@ -22,6 +23,10 @@ _LU_MAP = {
     opcodes.OpInstanceShutdown: instance.LUInstanceShutdown,
     opcodes.OpInstanceReboot: instance.LUInstanceReboot,
     opcodes.OpInstanceQueryData: instance.LUInstanceQueryData,
+    opcodes.OpInstanceMigrate: instance_migration.LUInstanceMigrate,
+    opcodes.OpInstanceFailover: instance_migration.LUInstanceFailover,
+    opcodes.OpNodeMigrate: instance_migration.LUNodeMigrate,
+    opcodes.OpInstanceConsole: instance_migration.LUInstanceConsole,
     opcodes.OpOsDiagnose: misc.LUOsDiagnose,
     opcodes.OpQuery: misc.LUQuery,
     opcodes.OpQueryFields: misc.LUQueryFields,

@@ -64,6 +64,19 @@ class LUClusterDestroy(LogicalUnit):
         return master
 
 
+def _cert_not_after(path: str):
+    """Expiry of the (first) certificate in a PEM file; a CA file has no key."""
+    try:
+        with open(path) as fh:
+            _keys, certs = crypto.split_pem(fh.read())
+        if not certs:
+            raise errors.X509CertError(path, "No certificate found")
+        return crypto.cert_not_after(certs[0])
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise errors.X509CertError(path, "Unable to read the certificate: %s" % err) \
+            from None
+
+
 def _script_difference(master, node) -> str | None:
     """How a node's [sha256, owner, group, mode] differs from the master's, or None."""
     if master == node:
@@ -270,18 +283,20 @@ class LUClusterVerify(LogicalUnit):
                         % (mc_now, mc_should), warning=True)
 
     def _verify_certificates(self) -> None:
-        for path in (pathutils.NODED_CERT_FILE, pathutils.NODED_CLIENT_CERT_FILE,
-                     pathutils.RAPI_CERT_FILE):
+        optional = (pathutils.RAPI_CERT_FILE, pathutils.SPICE_CERT_FILE,
+                    pathutils.SPICE_CACERT_FILE)
+        for path in (pathutils.NODED_CERT_FILE, pathutils.NODED_CLIENT_CERT_FILE) + \
+                optional:
             if not os.path.exists(path):
-                if path != pathutils.RAPI_CERT_FILE:
+                if path not in optional:
                     self._error("ECLUSTERCERT", "cluster", os.path.basename(path),
                                 "certificate file %s is missing" % path)
                 continue
             try:
-                _key, cert = crypto.read_pem_file(path)
-                not_after = crypto.cert_not_after(cert)
+                not_after = _cert_not_after(path)
             except errors.GenericError as err:
-                self._error("ECLUSTERCERT", "cluster", os.path.basename(path), str(err))
+                self._error("ECLUSTERCERT", "cluster", os.path.basename(path),
+                            str(err.args[-1]) if err.args else str(err))
                 continue
             days = (not_after.timestamp() - time.time()) / 86400
             if days < 0:

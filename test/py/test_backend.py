@@ -411,7 +411,7 @@ def test_instance_life_cycle_on_fake_hypervisor(paths):
     ({"name": "", "hypervisor": "fake"}, "Invalid instance name"),
     ({"name": "ok"}, "lacks a hypervisor"),
     ({"name": "ok", "hypervisor": "fake", "disks": "d"}, "disks must be a list"),
-    ({"name": "ok", "hypervisor": "xen-pvm"}, "not available"),
+    ({"name": "ok", "hypervisor": "lxc"}, "not available"),
     ({"name": "ok", "hypervisor": "nosuch"}, "Unknown hypervisor"),
 ])
 def test_instance_start_refuses_bad_instances(paths, inst, message):

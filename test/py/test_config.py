@@ -490,9 +490,14 @@ def test_compute_ssconf_values_exact():
         "ssh_ports": ["node1.example.com=22", "node2.example.com=2222",
                       "node10.example.com=22"],
         "hvparams_fake": ["migration_mode=non-live"],
-        "hvparams_kvm": ["count=3", "cpus=[1,2]", "flag=True", "path=/usr/bin/kvm"],
-        "hvparams_xen-pvm": [],
-        "hvparams_xen-hvm": [],
+        # the cluster's values over the KVM defaults, sorted by name
+        "hvparams_kvm": sorted(
+            ["%s=%s" % (k, v) for k, v in constants.HVC_DEFAULTS["kvm"].items()] +
+            ["count=3", "cpus=[1,2]", "flag=True", "path=/usr/bin/kvm"]),
+        "hvparams_xen-pvm": sorted("%s=%s" % (k, v) for k, v in
+                                   constants.HVC_DEFAULTS["xen-pvm"].items()),
+        "hvparams_xen-hvm": sorted("%s=%s" % (k, v) for k, v in
+                                   constants.HVC_DEFAULTS["xen-hvm"].items()),
         "hvparams_chroot": [],
         "hvparams_lxc": [],
     }

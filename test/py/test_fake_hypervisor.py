@@ -163,8 +163,8 @@ def test_hypervisor_lookup():
     assert isinstance(hypervisor.get_hypervisor("fake"), FakeHypervisor)
     assert hypervisor.get_hypervisor_class("fake") is FakeHypervisor
     with pytest.raises(errors.HypervisorError, match="not available on this node"):
-        hypervisor.get_hypervisor("kvm")
+        hypervisor.get_hypervisor("lxc")
     with pytest.raises(errors.HypervisorError, match="Unknown hypervisor"):
         hypervisor.get_hypervisor("vmware")
     with pytest.raises(errors.HypervisorError, match="not supported"):
-        hypervisor.get_hypervisor_class("kvm")
+        hypervisor.get_hypervisor_class("lxc")
