@@ -175,6 +175,7 @@ fetch_rapi_client() {
     [[ -n "$deb" ]] || die "apt-get download python3-ganeti-rapi produced no package"
   fi
   rm -rf "$RAPI_CLIENT_DIR.tmp"
+  mkdir -p "$(dirname "$RAPI_CLIENT_DIR")"
   dpkg-deb -x "$deb" "$RAPI_CLIENT_DIR.tmp"
   rm -rf "$RAPI_CLIENT_DIR"
   mv "$RAPI_CLIENT_DIR.tmp" "$RAPI_CLIENT_DIR"
