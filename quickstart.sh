@@ -252,6 +252,14 @@ stop_old_demo() {
   if [[ -e "$VCLUSTER_DIR/stop-all" ]]; then
     run "$VCLUSTER_DIR/stop-all" || say "warning: stop-all of the old demo cluster failed"
   fi
+  # Whatever stop-all managed, the demo's own sshd must not outlive its directory
+  # (it would hold the node addresses): stop it by its pid file, if it is ours.
+  local pidfile=$VCLUSTER_DIR/ssh/sshd.pid pid
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [[ "$pid" =~ ^[0-9]+$ ]] &&
+     tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-f $VCLUSTER_DIR/ssh/sshd_config"; then
+    kill "$pid" 2>/dev/null || true
+  fi
 }
 
 demo_cluster() {

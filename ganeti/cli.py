@@ -106,6 +106,9 @@ def make_name_filter(what_field: str, names: list[str], use_filter: bool,
 
 # --- talking to the daemons ------------------------------------------------------
 def get_client() -> luxi.Client:
+    """A luxi client; on a node that is not the master, fail at once (no 30 s wait)."""
+    if _not_master_message():
+        raise errors.NoMasterError("this node is not the master")
     return luxi.Client()
 
 
@@ -236,6 +239,9 @@ def format_error(err: Exception) -> tuple[int, str]:
     if isinstance(err, errors.JobQueueFull):
         return code, "Failure: the job queue is full and doesn't accept new requests"
     if isinstance(err, errors.NoMasterError):
+        not_master = _not_master_message()
+        if not_master:
+            return constants.EXIT_NOTMASTER, not_master
         return code, ("Cannot communicate with the master daemon.\nIs the process running "
                       "and listening for connections?")
     if isinstance(err, errors.PermissionError):
@@ -255,9 +261,25 @@ def format_error(err: Exception) -> tuple[int, str]:
         return code, "Error checking job status: %s" % errors.format_error(err)
     if isinstance(err, errors.ResolverError):
         return code, "Failure: can't resolve hostname '%s'" % err.args[0]
+    if isinstance(err, errors.QueryFilterParseError):
+        return code, errors.format_error(err)
     if isinstance(err, errors.GenericError):
         return code, "Unhandled Ganeti error: %s" % errors.format_error(err)
     return code, "Unhandled exception: %s" % err
+
+
+def _not_master_message() -> str | None:
+    """The usual mistake behind an unreachable daemon: this is not the master."""
+    from ganeti import netutils
+    from ganeti import ssconf
+    try:
+        master = ssconf.SimpleStore().get_master_node()
+    except errors.GenericError:
+        return None
+    if master and master != netutils.hostname():
+        return ("This is not the master node, please connect to node %s and run the "
+                "command there" % master)
+    return None
 
 
 # --- command dispatch ---------------------------------------------------------

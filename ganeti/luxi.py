@@ -80,6 +80,8 @@ def parse_request(data: bytes) -> tuple[str, list, int | None]:
         msg = serializer.load_json(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise errors.ProtocolError("Invalid LUXI request (not JSON): %s" % err) from None
+    except RecursionError:
+        raise errors.ProtocolError("Invalid LUXI request (nested too deeply)") from None
     if not isinstance(msg, dict):
         raise errors.ProtocolError("Invalid LUXI request (not a JSON object)")
     method = msg.get(constants.LUXI_KEY_METHOD)
@@ -271,6 +273,7 @@ class Server:
         self._name = name
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -285,16 +288,29 @@ class Server:
         if uid != -1 or gid != -1:
             os.chown(path, uid, gid)
 
+    # A client may stay connected (and idle) between requests for this long; a request
+    # must arrive completely within PARTIAL_TIMEOUT once it has started.
+    IDLE_TIMEOUT = 30 * 60
+    PARTIAL_TIMEOUT = 60
+    MAX_CONNECTIONS = 512
+
     def serve_forever(self) -> None:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
             except socket.timeout:
                 continue
-            except OSError:
+            except OSError as err:
                 if self._stop.is_set():
                     break
-                raise
+                # e.g. EMFILE under a connection flood: keep serving the others
+                logging.warning("%s: accept failed: %s", self._name, err)
+                time.sleep(0.1)
+                continue
+            if not self._slots.acquire(blocking=False):
+                logging.warning("%s: too many connections, refusing one", self._name)
+                conn.close()
+                continue
             thread = threading.Thread(target=self._serve_conn, args=(conn,),
                                       name="%s-conn" % self._name, daemon=True)
             thread.start()
@@ -314,13 +330,21 @@ class Server:
             return (0, -1, -1)
 
     def _serve_conn(self, conn) -> None:
+        try:
+            self._serve_conn_inner(conn)
+        finally:
+            self._slots.release()
+
+    def _serve_conn_inner(self, conn) -> None:
         framer = Framer()
         peer = self._peer(conn)
         try:
             while not self._stop.is_set():
+                conn.settimeout(self.PARTIAL_TIMEOUT if framer.pending else
+                                self.IDLE_TIMEOUT)
                 try:
                     data = conn.recv(65536)
-                except OSError:
+                except OSError:  # including the timeouts: drop the connection
                     break
                 if not data:
                     break

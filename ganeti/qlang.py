@@ -204,6 +204,10 @@ def parse_filter(text: str) -> list | None:
         result = _GRAMMAR.parse_string(text, parse_all=True)
     except pp.ParseBaseException as err:
         raise _parse_error(err) from None
+    except RecursionError:
+        raise errors.QueryFilterParseError(
+            "Error while parsing query filter: the expression is nested too deeply"
+        ) from None
     return result[0]
 
 

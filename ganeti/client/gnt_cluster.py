@@ -183,7 +183,9 @@ def verify(opts) -> int:
 
 
 def getmaster(opts) -> int:
-    master = cli.get_client().query_config_values(["master_node"])[0]
+    """Works on every node: the master's name is in ssconf."""
+    from ganeti import ssconf
+    master = ssconf.SimpleStore().get_master_node()
     sys.stdout.write("%s\n" % master)
     return 0
 

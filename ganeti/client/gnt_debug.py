@@ -30,6 +30,9 @@ def submit_job(opts) -> int:
                 ops = serializer.load_json(fh.read())
         except (OSError, ValueError) as err:
             raise cli.UsageError("Cannot read opcodes from %s: %s" % (path, err)) from None
+        except RecursionError:
+            raise cli.UsageError("Cannot read opcodes from %s: nested too deeply"
+                                 % path) from None
         if not isinstance(ops, list):
             raise cli.UsageError("%s must hold a JSON list of opcodes" % path)
         op_objs = [opcodes.OpCode.from_dict(o) for o in ops] * opts.op_repeat

@@ -137,6 +137,8 @@ class JobQueue:
         # jobs a worker has taken; a job can have several run-queue entries (priority
         # changes), and only one worker may run it
         self._active: set[int] = set()
+        # job id -> ids of jobs waiting for it to finish (job dependencies)
+        self._parked: dict[int, set[int]] = {}
         # job id -> per opcode {param: real secret values}; never written anywhere
         self._secrets: dict[int, list[dict]] = {}
         self._recover()
@@ -193,14 +195,23 @@ class JobQueue:
         results = []
         with self._lock:
             live = sum(1 for j in self._jobs.values() if not j.is_finalized())
+            batch_ids: list = []
             for item in checked:
+                if not isinstance(item, Exception):
+                    try:
+                        self._resolve_dependencies(item, batch_ids)
+                    except errors.GenericError as err:
+                        item = err
                 if isinstance(item, Exception):
                     results.append((False, errors.format_error(item)))
+                    batch_ids.append(None)
                     continue
                 if live >= constants.JOB_QUEUE_SIZE_HARD_LIMIT:
                     results.append((False, "Job queue is full (%d live jobs)" % live))
+                    batch_ids.append(None)
                     continue
                 self._serial += 1
+                batch_ids.append(self._serial)
                 split = [split_secrets(op_dict) for op_dict in item]
                 job = QueuedJob.new(self._serial, [redacted for redacted, _ in split])
                 if any(kept for _, kept in split):
@@ -216,6 +227,66 @@ class JobQueue:
                 with self._lock:
                     self._enqueue(self._jobs[job_id])
         return results
+
+    def _resolve_dependencies(self, op_dicts: list[dict], batch_ids: list) -> None:
+        """Check ``depends`` and make relative job ids (-1: the job submitted just
+        before in the same call) absolute."""
+        for op in op_dicts:
+            depends = op.get("depends")
+            if not depends:
+                continue
+            resolved = []
+            for entry in depends:
+                if not (isinstance(entry, list) and len(entry) == 2 and
+                        isinstance(entry[0], int) and not isinstance(entry[0], bool) and
+                        isinstance(entry[1], list)):
+                    raise errors.OpPrereqError("Invalid job dependency %r: expected "
+                                               "[job id, [statuses]]" % (entry,),
+                                               errors.ECODE_INVAL)
+                dep_id, statuses = entry
+                bad = [s for s in statuses if s not in constants.JOBS_FINALIZED]
+                if bad:
+                    raise errors.OpPrereqError(
+                        "Invalid status(es) %s in a job dependency (valid: %s)"
+                        % (", ".join(map(str, bad)), ", ".join(sorted(
+                            constants.JOBS_FINALIZED))), errors.ECODE_INVAL)
+                if dep_id < 0:
+                    index = len(batch_ids) + dep_id
+                    if index < 0 or batch_ids[index] is None:
+                        raise errors.OpPrereqError(
+                            "Job dependency %d refers to no job submitted earlier in the "
+                            "same call" % dep_id, errors.ECODE_INVAL)
+                    dep_id = batch_ids[index]
+                elif dep_id == 0 or dep_id > self._serial:
+                    raise errors.OpPrereqError("Job dependency on unknown job %d" % dep_id,
+                                               errors.ECODE_NOENT)
+                resolved.append([dep_id, list(statuses)])
+            op["depends"] = resolved
+
+    def _dependency_state(self, job: QueuedJob) -> tuple:
+        """("ok",), ("wait", job id) or ("fail", message) for the job's next opcode."""
+        for qop in job.ops:
+            if qop.status in constants.OPS_FINALIZED:
+                continue
+            for dep_id, statuses in qop.input.get("depends") or []:
+                dep = self.get_job(dep_id)
+                if dep is None:
+                    return ("fail", "Dependency job %s not found" % dep_id)
+                if not dep.is_finalized():
+                    return ("wait", dep.id)
+                status = dep.calc_status()
+                if statuses and status not in statuses:
+                    return ("fail", "Dependency job %s ended in status %s, not one of %s"
+                            % (dep_id, status, ", ".join(statuses)))
+            return ("ok",)
+        return ("ok",)
+
+    def _requeue_waiters(self, job_id: int) -> None:
+        """Jobs parked on ``job_id`` go back to the run queue (lock held)."""
+        for waiter in self._parked.pop(job_id, ()):
+            job = self._jobs.get(waiter)
+            if job is not None and not job.is_finalized():
+                self._enqueue(job)
 
     @staticmethod
     def _check_ops(ops) -> list[dict]:
@@ -245,12 +316,20 @@ class JobQueue:
                 _prio, _seq, job_id = heapq.heappop(self._runq)
                 job = self._jobs.get(job_id)
                 if job is None or job.id in self._active or \
-                        job.calc_status() != constants.JOB_STATUS_QUEUED:
+                        job.calc_status() not in (constants.JOB_STATUS_QUEUED,
+                                                  constants.JOB_STATUS_WAITING):
+                    continue
+                state = self._dependency_state(job)
+                if state[0] == "wait":
+                    self._park(job, state[1])
                     continue
                 self._active.add(job.id)
                 self._running += 1
             try:
-                self._run_job(job)
+                if state[0] == "fail":
+                    self._fail_dependency(job, state[1])
+                else:
+                    self._run_job(job)
             except Exception:  # noqa: BLE001 - a job never takes the worker down
                 logging.exception("Unhandled error while running job %s", job.id)
             finally:
@@ -259,6 +338,28 @@ class JobQueue:
                     self._active.discard(job.id)
                     if job.is_finalized():
                         self._secrets.pop(job.id, None)
+                        self._requeue_waiters(job.id)
+
+    def _park(self, job: QueuedJob, dep_id: int) -> None:
+        """Wait (without a worker) for job ``dep_id`` to finish (lock held)."""
+        self._parked.setdefault(dep_id, set()).add(job.id)
+        with job.changed:
+            for qop in job.ops:
+                if qop.status not in constants.OPS_FINALIZED:
+                    if qop.status == constants.OP_STATUS_QUEUED:
+                        qop.status = constants.OP_STATUS_WAITING
+                        job.notify_locked()
+                    break
+        dep = self.get_job(dep_id)
+        if dep is not None and dep.is_finalized():  # finished meanwhile
+            self._requeue_waiters(dep_id)
+
+    def _fail_dependency(self, job: QueuedJob, message: str) -> None:
+        with job.changed:
+            self._finalize_remaining(job, constants.OP_STATUS_ERROR,
+                                     errors.encode_exception(errors.OpExecError(message)))
+            job.notify_locked()
+        self._write(job)
 
     def _run_job(self, job: QueuedJob) -> None:
         job.start_timestamp = job.start_timestamp or timestamp()
@@ -428,7 +529,10 @@ class JobQueue:
             if status == constants.JOB_STATUS_RUNNING:
                 return [False, "Job %s is running and can no longer be canceled "
                         "(jobs run as threads of masterd and cannot be killed)" % job.id]
-            if status == constants.JOB_STATUS_WAITING:
+            with self._lock:
+                parked = job.id not in self._active and any(
+                    job.id in waiters for waiters in self._parked.values())
+            if status == constants.JOB_STATUS_WAITING and not parked:
                 for qop in job.ops:
                     if qop.status not in constants.OPS_FINALIZED:
                         qop.status = constants.OP_STATUS_CANCELING
@@ -441,6 +545,9 @@ class JobQueue:
             text = self._write_locked(job)
         with self._lock:
             self._secrets.pop(job.id, None)
+            for waiters in self._parked.values():
+                waiters.discard(job.id)
+            self._requeue_waiters(job.id)
         self._replicate(job, text)
         return [True, "Job %s canceled" % job.id]
 

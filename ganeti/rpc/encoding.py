@@ -63,6 +63,8 @@ def _load(body: bytes, what: str):
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as err:
         raise errors.RpcError(f"{what} body is not valid JSON: {err}") from err
+    except RecursionError:
+        raise errors.RpcError(f"{what} body is nested too deeply") from None
 
 
 def encode_request(args: list) -> bytes:

@@ -187,7 +187,7 @@ def _sshd_control_line(cluster_dir: str, action: str) -> str:
     q = shlex.quote
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(pathutils.__file__)))
     return (f"env -u GANETI_ROOTDIR -u GANETI_HOSTNAME PYTHONPATH={q(pkg_parent)}"
-            f" {q(sys.executable)} -m ganeti.tools.vcluster_setup --sshd {action}"
+            f" {q(sys.executable)} -P -m ganeti.tools.vcluster_setup --sshd {action}"
             f" {q(cluster_dir)}")
 
 

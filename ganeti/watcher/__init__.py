@@ -27,7 +27,7 @@ from ganeti.utils import process
 MAX_RESTART_ATTEMPTS = 5
 DEFAULT_JOB_AGE = 6 * 3600
 NODE_DAEMONS = (constants.NODED, constants.CONFD, constants.MOND)
-MASTER_DAEMONS = (constants.MASTERD, constants.LUXID)
+MASTER_DAEMONS = (constants.MASTERD, constants.LUXID, constants.RAPI)
 WATCHER_LOCK = "ganeti-watcher.lock"
 STATE_FILE = "watcher.data"
 

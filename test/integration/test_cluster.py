@@ -313,6 +313,75 @@ def test_watcher_restarts_instance_and_daemon(vcluster):
     assert os.path.exists(fake_state)
 
 
+def _raw_rpc(address: str, procedure: str, body: bytes, cert: tuple | None,
+             ca_file: str) -> tuple:
+    """One RPC over TLS with the given client certificate (or none): (status, body)."""
+    import http.client
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(ca_file)
+    if cert:
+        ctx.load_cert_chain(*cert)
+    conn = http.client.HTTPSConnection(address, 1811, context=ctx, timeout=10)
+    try:
+        conn.request("POST", "/" + procedure, body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.security
+def test_noded_refuses_foreign_and_missing_certificates(vcluster):
+    """S3: a certificate of another CA, or none at all, gets nothing executed."""
+    import ssl
+    from ganeti import crypto
+    from ganeti.rpc import encoding
+    server_pem = os.path.join(vcluster.data_dir("node1"), "server.pem")
+    fake_ca_key, fake_ca_cert = crypto.generate_self_signed_cert("ganeti.example.com")
+    key, cert = crypto.generate_signed_cert(fake_ca_key, fake_ca_cert, "node1")
+    foreign = os.path.join(vcluster.dir, "foreign.pem")
+    crypto.write_pem_file(foreign, key, cert, mode=0o400)
+    inst = {"name": "instance1", "hypervisor": "fake", "disks": [], "hvparams": {}}
+    body = encoding.encode_request([inst, 10, None])
+    for client_cert in ((foreign,), None):
+        try:
+            status, answer = _raw_rpc(vcluster.address("node2"), "instance_shutdown", body,
+                                      client_cert, server_pem)
+        except (ssl.SSLError, ConnectionError, OSError):
+            continue  # refused during the handshake
+        assert status == 403, (status, answer)
+    assert vcluster.gnt("gnt-instance", "list", "--no-headers", "-o", "status",
+                        "instance1").stdout.strip() == "running"
+
+
+@pytest.mark.security
+def test_noded_refuses_uploads_outside_the_allow_list(vcluster):
+    """S3: even the master's own certificate cannot write a file off the list."""
+    from ganeti.rpc import encoding
+    data_dir = vcluster.data_dir("node1")
+    cert = (os.path.join(data_dir, "client.pem"),)
+    target_root = vcluster.node_root("node2")
+    for path in ("/etc/passwd", "/root/.ssh/authorized_keys",
+                 "/###-VIRTUAL-PATH-###,/etc/ganeti/file-storage-paths",
+                 "/###-VIRTUAL-PATH-###,/var/lib/ganeti/../../../../tmp/x"):
+        args = [[path, encoding.encode_compressed(b"owned\n"), 0o644, "root", "root",
+                 0, 0]]
+        status, answer = _raw_rpc(vcluster.address("node2"), "upload_file",
+                                  encoding.encode_request(args), cert,
+                                  os.path.join(data_dir, "server.pem"))
+        ok, message = json.loads(answer)
+        assert status == 200 and ok is False, (path, answer)
+        assert "not in the allowed upload targets" in message or "outside" in message, \
+            message
+    import vcluster as harness
+    paths_file = os.path.join(target_root, harness._autoconf_value("SYSCONFDIR").lstrip("/"),
+                              "ganeti", "file-storage-paths")
+    assert b"owned" not in open(paths_file, "rb").read()
+    assert not os.path.exists("/tmp/x") or b"owned" not in open("/tmp/x", "rb").read()
+
+
 def test_instance_remove(vcluster):
     vcluster.gnt("gnt-instance", "remove", "-f", "instance1")
     assert not os.path.exists(os.path.join(vcluster.node_root("node2"),

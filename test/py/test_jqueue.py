@@ -714,3 +714,111 @@ def test_job_from_dict_requires_id_and_ops():
         QueuedJob.from_dict({"ops": []})
     with pytest.raises(errors.JobFileCorrupted):
         QueuedJob.from_dict(["id", 1])
+
+
+# --- job dependencies ---------------------------------------------------------------
+def _wait_final(queue, job_id, timeout=10):
+    import time as _time
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        job = queue.get_job(job_id)
+        if job.is_finalized():
+            return job.calc_status()
+        _time.sleep(0.02)
+    raise AssertionError("job %s did not finish" % job_id)
+
+
+def _delay(duration, depends=None):
+    op = {"OP_ID": "OP_TEST_DELAY", "duration": duration}
+    if depends is not None:
+        op["depends"] = depends
+    return [op]
+
+
+def test_dependency_waits_and_runs_after_success(tmp_path):
+    import threading
+    import time as _time
+    from ganeti.jqueue.queue import JobQueue, JobStorage
+    order = []
+    gate = threading.Event()
+
+    def executor(job, index, op, feedback, notify_running):
+        notify_running()
+        if op.duration:
+            gate.wait(5)
+        order.append(job.id)
+        return True
+    queue = JobQueue(executor, storage=JobStorage(str(tmp_path)), workers=4)
+    try:
+        (ok1, first), (ok2, second) = queue.submit_many(
+            [_delay(1), _delay(0, [[-1, ["success"]]])])
+        assert ok1 and ok2
+        assert queue.get_job(second).ops[0].input["depends"] == [[first, ["success"]]]
+        _time.sleep(0.3)
+        assert queue.get_job(second).calc_status() == "waiting"
+        gate.set()
+        assert _wait_final(queue, second) == "success"
+        assert order == [first, second]
+    finally:
+        queue.shutdown()
+
+
+def test_dependency_failure_fails_the_dependent_job(tmp_path):
+    from ganeti.jqueue.queue import JobQueue, JobStorage
+
+    def executor(job, index, op, feedback, notify_running):
+        if op.duration == 1:
+            raise errors.OpExecError("boom")
+        return True
+    queue = JobQueue(executor, storage=JobStorage(str(tmp_path)), workers=2)
+    try:
+        (_, first), (_, second), (_, third) = queue.submit_many(
+            [_delay(1), _delay(0, [[-1, ["success"]]]), _delay(0, [[-2, []]])])
+        assert _wait_final(queue, first) == "error"
+        assert _wait_final(queue, second) == "error"
+        result = queue.get_job(second).ops[0].result
+        assert "ended in status error" in result[1][0]
+        assert _wait_final(queue, third) == "success"  # [] = any final status
+    finally:
+        queue.shutdown()
+
+
+@pytest.mark.parametrize("depends,message", [
+    ([[999999, []]], "unknown job"),
+    ([[-1, []]], "no job submitted earlier"),
+    ([[1, ["nonsense"]]], "Invalid status"),
+    ([["x", []]], "Invalid job dependency"),
+    ([[1]], "Invalid job dependency"),
+])
+def test_invalid_dependencies_refused(tmp_path, depends, message):
+    from ganeti.jqueue.queue import JobQueue, JobStorage
+    queue = JobQueue(lambda *a: True, storage=JobStorage(str(tmp_path)), workers=1)
+    try:
+        queue.submit(_delay(0))
+        ok, text = queue.submit_many([_delay(0, depends)])[0]
+        assert not ok and message in text
+    finally:
+        queue.shutdown()
+
+
+def test_cancel_of_a_job_waiting_for_a_dependency(tmp_path):
+    import threading
+    import time as _time
+    from ganeti.jqueue.queue import JobQueue, JobStorage
+    gate = threading.Event()
+
+    def executor(job, index, op, feedback, notify_running):
+        if op.duration:
+            gate.wait(5)
+        return True
+    queue = JobQueue(executor, storage=JobStorage(str(tmp_path)), workers=2)
+    try:
+        (_, first), (_, second) = queue.submit_many([_delay(1), _delay(0, [[-1, []]])])
+        _time.sleep(0.2)
+        ok, _message = queue.cancel_job(second)
+        assert ok and queue.get_job(second).calc_status() == "canceled"
+        gate.set()
+        assert _wait_final(queue, first) == "success"
+        assert queue.get_job(second).calc_status() == "canceled"
+    finally:
+        queue.shutdown()
