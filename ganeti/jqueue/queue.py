@@ -176,7 +176,11 @@ class JobQueue:
     # --- submission ------------------------------------------------------------
     def submit(self, ops: list, drained_ok: bool = False) -> int:
         """Submit one job; invalid opcodes raise the error naming what is wrong."""
-        self._check_ops(ops)
+        import copy
+        checked = self._check_ops(ops)
+        with self._lock:
+            # bad dependencies are bad input (not a full queue): raise their error
+            self._resolve_dependencies(copy.deepcopy(checked), [])
         ok, value = self.submit_many([ops], drained_ok)[0]
         if not ok:
             raise errors.JobQueueFull(value)

@@ -822,3 +822,15 @@ def test_cancel_of_a_job_waiting_for_a_dependency(tmp_path):
         assert queue.get_job(second).calc_status() == "canceled"
     finally:
         queue.shutdown()
+
+
+def test_submit_raises_the_dependency_error_not_queue_full(tmp_path):
+    from ganeti.jqueue.queue import JobQueue, JobStorage
+    queue = JobQueue(lambda *a: True, storage=JobStorage(str(tmp_path)), workers=1)
+    try:
+        with pytest.raises(errors.OpPrereqError, match="Invalid job dependency"):
+            queue.submit(_delay(0, [{}]))
+        with pytest.raises(errors.OpPrereqError, match="unknown job"):
+            queue.submit(_delay(0, [[424242, []]]))
+    finally:
+        queue.shutdown()
