@@ -10,6 +10,21 @@ from abc import ABC, abstractmethod
 from ganeti import errors
 
 
+def read_meminfo_mib(path: str = "/proc/meminfo") -> dict:
+    """The node's /proc/meminfo values in MiB (empty when it cannot be read)."""
+    result = {}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                if parts and parts[0].isdigit():
+                    result[key] = int(parts[0]) // 1024
+    except OSError:
+        pass
+    return result
+
+
 class Hypervisor(ABC):
     PARAMETERS: dict = {}  # name -> (check, description)
     CAN_MIGRATE = False

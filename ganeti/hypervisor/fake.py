@@ -11,22 +11,10 @@ from ganeti import constants
 from ganeti import errors
 from ganeti import pathutils
 from ganeti import serializer
-from ganeti.hypervisor.base import Hypervisor
+from ganeti.hypervisor.base import Hypervisor, read_meminfo_mib
 from ganeti.utils import io
 
 
-def _read_meminfo() -> dict:
-    result = {}
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                key, _, rest = line.partition(":")
-                parts = rest.split()
-                if parts:
-                    result[key] = int(parts[0]) // 1024
-    except OSError:
-        pass
-    return result
 
 
 class FakeHypervisor(Hypervisor):
@@ -96,7 +84,7 @@ class FakeHypervisor(Hypervisor):
                 "running" if not state.get("paused") else "paused", cpu_time)
 
     def get_node_info(self, hvparams=None):
-        mem = _read_meminfo()
+        mem = read_meminfo_mib()
         total = mem.get("MemTotal", 0)
         used = sum(self._read(n).get("memory", 0) for n in self.list_instances())
         cpus = os.cpu_count() or 1

@@ -16,7 +16,7 @@ from ganeti import _autoconf
 from ganeti import constants
 from ganeti import errors
 from ganeti import pathutils
-from ganeti.hypervisor.base import Hypervisor
+from ganeti.hypervisor.base import Hypervisor, read_meminfo_mib
 from ganeti.hypervisor.kvm import cmdline
 from ganeti.hypervisor.kvm import netdev
 from ganeti.hypervisor.kvm import params
@@ -48,18 +48,6 @@ def resolve_kvm_path(path: str) -> str:
     return path
 
 
-def _read_meminfo() -> dict:
-    result = {}
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                key, _, rest = line.partition(":")
-                parts = rest.split()
-                if parts:
-                    result[key] = int(parts[0]) // 1024
-    except OSError:
-        pass
-    return result
 
 
 def _cpu_topology() -> tuple[int, int]:
@@ -403,7 +391,7 @@ class KVMHypervisor(MigrationMixin, Hypervisor):
                 _cpu_seconds(pid))
 
     def get_node_info(self, hvparams=None):
-        mem = _read_meminfo()
+        mem = read_meminfo_mib()
         total = mem.get("MemTotal", 0)
         free = mem.get("MemAvailable", mem.get("MemFree", 0))
         used_by_instances = 0
