@@ -32,6 +32,12 @@ def commit() -> str:
         return "unknown"
 
 
+def percentile(values, pct):
+    """The pct-th percentile (nearest rank) of a list of numbers."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * pct / 100))]
+
+
 def print_table(title: str, prefix: str, figures: list) -> None:
     """figures: (workload, measured, target) rows."""
     print("%s: %d cores, commit %s, prefix %s" % (title, os.cpu_count(), commit(), prefix))

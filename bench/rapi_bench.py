@@ -30,10 +30,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def percentile(values, pct):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * pct / 100))]
-
 
 def _connection(address: str) -> http.client.HTTPSConnection:
     ctx = ssl.create_default_context()
@@ -85,8 +81,8 @@ def measure(address: str, path: str, clients: int, seconds: float) -> tuple:
     elapsed = time.monotonic() - start
     if not latencies:
         return 0.0, 0.0, 0.0, errors[0]
-    return (len(latencies) / elapsed, percentile(latencies, 50),
-            percentile(latencies, 99), errors[0])
+    return (len(latencies) / elapsed, benchlib.percentile(latencies, 50),
+            benchlib.percentile(latencies, 99), errors[0])
 
 
 def create_instances(cluster, count: int, prefix: str) -> float:

@@ -31,10 +31,6 @@ def parse_args():
 
 
 
-def percentile(values, pct):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * pct / 100))]
-
 
 def main() -> int:
     args = parse_args()
@@ -90,7 +86,8 @@ def main() -> int:
                 resp.read()
             lat.append(time.monotonic() - t0)
         figures.append(("mond GET /1/report/all", "p50 %.1f ms, p99 %.1f ms"
-                        % (percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3),
+                        % (benchlib.percentile(lat, 50) * 1e3,
+                           benchlib.percentile(lat, 99) * 1e3),
                         "p50 <= 10 ms"))
         # N instances, submitted in parallel by luxi
         lclient = luxi.Client()
