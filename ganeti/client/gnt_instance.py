@@ -13,32 +13,43 @@ INSTANCE_JOIN_FIELDS = frozenset(["tags", "disk.sizes", "snodes", "snodes.group"
                                   "disk.uuids"])
 
 
+def _parse_indexed(items: list[str], what: str, convert=None) -> list[dict]:
+    """``N:key=value,...`` specs (--disk, --net) as a list ordered by index.
+
+    Indices must be unique, consecutive and start at 0; ``convert(key, value)`` turns
+    a value into its type.
+    """
+    specs: dict[int, dict] = {}
+    for item in items:
+        ident, values = cli.parse_ident_key_values(item, what)
+        try:
+            idx = int(ident)
+        except ValueError:
+            raise cli.UsageError("Invalid %s index '%s' in '%s'"
+                                 % (what, ident, item)) from None
+        if idx in specs:
+            raise cli.UsageError("Duplicate %s index %d" % (what, idx))
+        specs[idx] = {k: convert(k, v) if convert else v for k, v in values.items()}
+    if sorted(specs) != list(range(len(specs))):
+        raise cli.UsageError("%s%s indices must be consecutive and start at 0"
+                             % (what[0].upper(), what[1:]))
+    return [specs[i] for i in range(len(specs))]
+
+
+def _disk_value(key: str, value):
+    if key == constants.IDISK_SIZE:
+        return parse_unit(str(value))
+    if key == constants.IDISK_SPINDLES:
+        return int(value)
+    return value
+
+
 def _parse_disks(opts) -> list:
     if opts.os_size and opts.disks:
         raise cli.UsageError("Cannot use both -s/--os-size and --disk")
     if opts.os_size:
         return [{constants.IDISK_SIZE: parse_unit(opts.os_size)}]
-    disks: dict[int, dict] = {}
-    for item in opts.disks:
-        ident, values = cli.parse_ident_key_values(item, "disk")
-        try:
-            idx = int(ident)
-        except ValueError:
-            raise cli.UsageError("Invalid disk index '%s' in '%s'" % (ident, item)) from None
-        if idx in disks:
-            raise cli.UsageError("Duplicate disk index %d" % idx)
-        spec = {}
-        for key, value in values.items():
-            if key == constants.IDISK_SIZE:
-                spec[key] = parse_unit(str(value))
-            elif key == constants.IDISK_SPINDLES:
-                spec[key] = int(value)
-            else:
-                spec[key] = value
-        disks[idx] = spec
-    if sorted(disks) != list(range(len(disks))):
-        raise cli.UsageError("Disk indices must be consecutive and start at 0")
-    return [disks[i] for i in range(len(disks))]
+    return _parse_indexed(opts.disks, "disk", _disk_value)
 
 
 def _parse_nics(opts) -> list:
@@ -48,17 +59,7 @@ def _parse_nics(opts) -> list:
         return []
     if not opts.nics:
         return [{}]
-    nics: dict[int, dict] = {}
-    for item in opts.nics:
-        ident, values = cli.parse_ident_key_values(item, "NIC")
-        try:
-            idx = int(ident)
-        except ValueError:
-            raise cli.UsageError("Invalid NIC index '%s' in '%s'" % (ident, item)) from None
-        nics[idx] = {k: v for k, v in values.items()}
-    if sorted(nics) != list(range(len(nics))):
-        raise cli.UsageError("NIC indices must be consecutive and start at 0")
-    return [nics[i] for i in range(len(nics))]
+    return _parse_indexed(opts.nics, "NIC")
 
 
 def add(opts) -> int:
